@@ -1,0 +1,1 @@
+"""Instrument capabilities, drivers and the datasets the replay microscope plays back."""
