@@ -274,6 +274,8 @@ class Plan(Body):
     points: NDArray[Any]
     scores: NDArray[Any]
     acquisition: str = ""
+    measured: int = 0
+    status: str = "running"
 
     def __post_init__(self) -> None:
         _require(self.points.ndim == 2 and self.points.shape[1] == 2

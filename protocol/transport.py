@@ -97,6 +97,7 @@ def make_router(
     sock: zmq.Socket[Any] = ctx.socket(zmq.ROUTER)
     _apply(sock, options, limits)
     sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a reply to a vanished edge raises, not vanishes
+    sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a reconnecting edge takes over its identity
     if curve is not None:
         sock.curve_server = True
         sock.curve_publickey = curve.public
