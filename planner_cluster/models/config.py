@@ -1,0 +1,78 @@
+"""Configuration and fit reports of the DKL model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["DKLConfig", "FitReport"]
+
+
+@dataclass(frozen=True)
+class DKLConfig:
+    """Everything that defines a DKL model and how it is trained.
+
+    Attributes:
+        latent_dim: latent (GP input) dimension.
+        hidden: hidden layer widths of the MLP (or the CNN's head).
+        activation: ``tanh`` (gpax's choice), ``relu`` or ``silu``.
+        extractor: ``mlp`` or ``cnn`` (needs ``patch_shape``).
+        patch_shape: (p, p, C) of the candidates' patches, for ``cnn``.
+        kernel: ``rbf`` or ``matern52`` (ARD over the latent dims).
+        lr: Adam learning rate.
+        iterations: Adam steps for a cold fit (new weights).
+        warm_iterations: Adam steps for a warm fit (previous weights).
+        cold_restart_every: every k-th fit starts from fresh weights (0: never after the first).
+        weight_prior_std: std of the Normal(0, s) prior on network weights; ``None`` disables it.
+        hyper_priors: LogNormal(0, 1) priors on lengthscale, output scale and noise (as gpax).
+        noise_floor: lower bound of the noise variance (standardised units).
+        max_attempts: fit attempts (later ones cold, with more jitter) before ModelFittingError.
+        seed: seeds weight initialisation (restart ``r`` uses ``seed + r``).
+        device: torch device string (``cpu``, ``cuda``, ``cuda:1``).
+        dtype: ``float64`` (default, robust on CPU) or ``float32`` (faster on GPUs).
+        predict_batch: rows per chunk when embedding / predicting.
+    """
+
+    latent_dim: int = 2
+    hidden: tuple[int, ...] = (64, 32)
+    activation: str = "tanh"
+    extractor: str = "mlp"
+    patch_shape: tuple[int, int, int] | None = None
+    kernel: Literal["rbf", "matern52"] = "rbf"
+    lr: float = 0.05
+    iterations: int = 100
+    warm_iterations: int = 30
+    cold_restart_every: int = 0
+    weight_prior_std: float | None = 1.0
+    hyper_priors: bool = True
+    noise_floor: float = 1e-4
+    max_attempts: int = 3
+    seed: int = 0
+    device: str = "cpu"
+    dtype: Literal["float32", "float64"] = "float64"
+    predict_batch: int = 1024
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """What one fit did.
+
+    Attributes:
+        version: model version after this fit (1 for the first).
+        n_train: training points.
+        iterations: Adam steps actually run (last attempt).
+        warm: whether the last attempt started from the previous weights.
+        attempts: attempts used (1 unless a fit failed).
+        loss: final training loss (negative log marginal likelihood per point + priors / n).
+        seconds: wall time of the fit.
+        hyperparameters: lengthscale(s), outputscale, noise (standardised units).
+    """
+
+    version: int
+    n_train: int
+    iterations: int
+    warm: bool
+    attempts: int
+    loss: float
+    seconds: float
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
