@@ -24,7 +24,7 @@ def _equal(a: object, b: object) -> bool:
 
 
 @pytest.mark.parametrize("key", [None, KEY], ids=["unsigned", "signed"])
-@pytest.mark.parametrize("scheme", ["blake2b", "hmac-sha256"])
+@pytest.mark.parametrize("scheme", ["hmac-sha256", "blake3", "blake2b"])
 @pytest.mark.parametrize("msg_type", sorted(SAMPLES))
 def test_round_trip(msg_type: str, key: bytes | None, scheme: str) -> None:
     tx = p.Session("edge-1", p.Signer(key, scheme))
