@@ -27,10 +27,10 @@ import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import protocol as p  # noqa: E402
-from benchmarks.machine import print_table, write_result  # noqa: E402
-from protocol import transport  # noqa: E402
-from protocol.signing import SCHEMES  # noqa: E402
+import protocol as p
+from benchmarks.machine import print_table, write_result
+from protocol import transport
+from protocol.signing import SCHEMES
 
 KEY = b"benchmark-signing-key-0123456789"
 
