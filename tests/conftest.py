@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -33,3 +34,24 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    """One real Redis-compatible server per test session, on a free loopback port."""
+    from planner_cluster.redis_server import RedisServer
+
+    server = RedisServer(appendonly=True).start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def store(redis_server: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A state store on the session's server with a key prefix of its own (per test)."""
+    from planner_cluster.state import StateStore
+
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    s = StateStore.connect(redis_server.url, prefix, blob_dir=tmp_path / "blobs")
+    yield s
+    s.close()
