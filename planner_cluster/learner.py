@@ -1,0 +1,247 @@
+"""The active learner: candidates, measurements, a DKL model and an acquisition policy.
+
+One object per campaign, with no network code: the Ray campaign actor and the replay benchmark
+both drive it the same way::
+
+    learner = ActiveLearner(candidates, model_config=DKLConfig(), policy=AcquisitionPolicy())
+    learner.observe(learner.seed_points(5, rng), values)
+    learner.update()                   # warm-started fit
+    plan = learner.rank(q=4, pending=in_flight)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from planner_cluster.acquisition import select_batch
+from planner_cluster.acquisition.functions import get_acquisition
+from planner_cluster.candidates import CandidateSet
+from planner_cluster.errors import CandidateError
+from planner_cluster.models import DKLConfig, DKLModel, FitReport
+
+__all__ = ["AcquisitionPolicy", "ActiveLearner", "Plan"]
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class AcquisitionPolicy:
+    """How to rank: the acquisition, its parameters and the batch rules.
+
+    Attributes:
+        name: registered acquisition (``ei``, ``ucb``, ``pi``, ``max_variance``, ``thompson``).
+        maximize: whether larger scalars are better.
+        params: acquisition parameters (``beta`` for UCB, ``xi`` for EI/PI).
+        diversity: ``believer`` (exact GP kriging believer) or ``penalize`` (local
+            penalisation on the grid) for batches of more than one point.
+        travel_weight: travel penalty per field-of-view diagonal (0: none).
+        seed: seeds stochastic acquisitions.
+    """
+
+    name: str = "ei"
+    maximize: bool = True
+    params: Mapping[str, Any] = field(default_factory=dict)
+    diversity: str = "believer"
+    travel_weight: float = 0.0
+    seed: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """A ranked plan for one model version.
+
+    Attributes:
+        indices: ``q`` candidate indices, best first.
+        coords: ``q x 2`` their grid coordinates.
+        scores: ``q`` acquisition values.
+        model_version: the model version the plan comes from.
+        mean: ``N`` posterior mean at every candidate.
+        variance: ``N`` posterior variance at every candidate.
+        acquisition: the acquisition's name.
+        seconds: time spent ranking (prediction + selection).
+    """
+
+    indices: IntArray
+    coords: IntArray
+    scores: FloatArray
+    model_version: int
+    mean: FloatArray
+    variance: FloatArray
+    acquisition: str
+    seconds: float = 0.0
+
+
+class ActiveLearner:
+    """Holds a campaign's candidates and measurements; fits, predicts and ranks.
+
+    Args:
+        candidates: the field of view's candidates.
+        model_config: DKL settings (its ``patch_shape`` is filled in from the candidates).
+        policy: acquisition policy.
+    """
+
+    def __init__(
+        self,
+        candidates: CandidateSet,
+        *,
+        model_config: DKLConfig | None = None,
+        policy: AcquisitionPolicy | None = None,
+    ) -> None:
+        if len(candidates) == 0:
+            raise CandidateError("no candidates")
+        config = model_config if model_config is not None else DKLConfig()
+        if config.patch_shape is None:
+            config = replace(config, patch_shape=candidates.patch_shape)
+        self.candidates = candidates
+        self.policy = policy if policy is not None else AcquisitionPolicy()
+        get_acquisition(self.policy.name)  # fail early on an unknown name
+        self.model = DKLModel(config, reference=candidates.features)
+        self._indices: list[int] = []
+        self._values: list[float] = []
+        self._latent: Any = None
+        self._latent_version = -1
+        self._rng = np.random.default_rng(self.policy.seed)
+
+    # ------------------------------------------------------------------ data
+
+    @property
+    def measured(self) -> IntArray:
+        """Indices of the measured candidates, in observation order."""
+        return np.asarray(self._indices, dtype=np.int64)
+
+    @property
+    def values(self) -> FloatArray:
+        """Their scalar values."""
+        return np.asarray(self._values, dtype=np.float64)
+
+    def observe(self, indices: Iterable[int], values: Iterable[float]) -> None:
+        """Record scalars at candidate indices (a repeated index adds another sample there)."""
+        idx = np.fromiter((int(i) for i in indices), dtype=np.int64)
+        val = np.fromiter((float(v) for v in values), dtype=np.float64)
+        if idx.shape != val.shape:
+            raise CandidateError(f"{idx.size} indices but {val.size} values")
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self.candidates)):
+            raise CandidateError(f"indices outside [0, {len(self.candidates)})")
+        if not np.all(np.isfinite(val)):
+            raise CandidateError("values contain NaN or infinite numbers")
+        self._indices.extend(int(i) for i in idx)
+        self._values.extend(float(v) for v in val)
+
+    def rescore(self, values: Iterable[float]) -> None:
+        """Replace every recorded value (same order), e.g. after the scalarizer changed."""
+        val = np.fromiter((float(v) for v in values), dtype=np.float64)
+        if val.size != len(self._indices) or not np.all(np.isfinite(val)):
+            raise CandidateError(
+                f"rescore needs {len(self._indices)} finite values, got {val.size}"
+            )
+        self._values = [float(v) for v in val]
+
+    def seed_points(self, k: int, rng: np.random.Generator | None = None) -> IntArray:
+        """``k`` space-filling candidates in feature space (k-means++ style D^2 sampling).
+
+        The first point is drawn uniformly; each next one with probability proportional to the
+        squared feature distance to the nearest point chosen so far. Measured points count as
+        chosen. Features are compared after per-feature standardisation.
+        """
+        if k < 1:
+            return np.zeros(0, dtype=np.int64)
+        generator = rng if rng is not None else self._rng
+        feats = self.candidates.features
+        std = np.maximum(feats.std(axis=0), 1e-12)
+        n = feats.shape[0]
+        chosen: list[int] = []
+        nearest = np.full(n, np.inf)
+        anchors = list(self._indices) or [int(generator.integers(n))]
+        if not self._indices:
+            chosen.append(anchors[0])
+        for a in anchors:
+            nearest = np.minimum(nearest, _sq_dist(feats, std, a))
+        while len(chosen) < min(k, n):
+            weights = np.where(np.isfinite(nearest), nearest, 0.0)
+            total = float(weights.sum())
+            if total <= 0:
+                pick = int(generator.choice(np.setdiff1d(np.arange(n), chosen)))
+            else:
+                pick = int(generator.choice(n, p=weights / total))
+            chosen.append(pick)
+            nearest = np.minimum(nearest, _sq_dist(feats, std, pick))
+        return np.asarray(chosen, dtype=np.int64)
+
+    # ------------------------------------------------------------------ model
+
+    def update(self, iterations: int | None = None, *, cold: bool = False) -> FitReport:
+        """Fit the model to every observation (warm start unless ``cold``)."""
+        if not self._indices:
+            raise CandidateError("no observations to fit")
+        x = self.candidates.features[self.measured]
+        report = self.model.fit(x, self.values, iterations=iterations, cold=cold)
+        self._latent = None
+        return report
+
+    def predict(self) -> tuple[FloatArray, FloatArray]:
+        """Posterior mean and variance (``N`` each) at every candidate."""
+        return self.model.posterior.predict(self._embedding())
+
+    def _embedding(self) -> Any:
+        if self._latent is None or self._latent_version != self.model.version:
+            self._latent = self.model.embed(self.candidates.features)
+            self._latent_version = self.model.version
+        return self._latent
+
+    def best_value(self) -> float:
+        """The best observed value (max or min according to the policy)."""
+        vals = self.values
+        return float(vals.max() if self.policy.maximize else vals.min())
+
+    def rank(
+        self, q: int = 1, pending: Iterable[int] = (), position: npt.ArrayLike | None = None
+    ) -> Plan:
+        """Rank the candidates and return the best ``q`` (never measured or ``pending`` ones)."""
+        started = time.perf_counter()
+        latent = self._embedding()
+        posterior = self.model.posterior
+        mean, variance = posterior.predict(latent)
+        exclude = np.union1d(self.measured, np.fromiter((int(i) for i in pending), dtype=np.int64))
+        pol = self.policy
+        believer = pol.diversity == "believer" and q > 1
+        selection = select_batch(
+            mean,
+            variance,
+            q=q,
+            acquisition=pol.name,
+            maximize=pol.maximize,
+            best_f=self.best_value() if self._values else None,
+            exclude=exclude,
+            coords=self.candidates.coords,
+            position=position,
+            travel_weight=pol.travel_weight,
+            covariance=(lambda j: posterior.covariance_column(latent, j)) if believer else None,
+            noise=posterior.noise_variance,
+            rng=self._rng,
+            **dict(pol.params),
+        )
+        return Plan(
+            indices=selection.indices,
+            coords=self.candidates.coords[selection.indices],
+            scores=selection.scores,
+            model_version=self.model.version,
+            mean=mean,
+            variance=variance,
+            acquisition=pol.name,
+            seconds=time.perf_counter() - started,
+        )
+
+
+def _sq_dist(feats: npt.NDArray[np.float32], std: npt.NDArray[np.float32], i: int) -> FloatArray:
+    diff = (feats - feats[i]) / std
+    return np.asarray(np.einsum("ij,ij->i", diff, diff), dtype=np.float64)
