@@ -118,6 +118,14 @@ class Stoppable(Protocol):
 
 
 @runtime_checkable
+class ReportsAxis(Protocol):
+    """Knows its spectral axis (bias, energy loss, ...), sent in ``campaign_start``."""
+
+    @property
+    def spectral_axis(self) -> npt.NDArray[np.float64]: ...
+
+
+@runtime_checkable
 class Closeable(Protocol):
     def close(self) -> None: ...
 

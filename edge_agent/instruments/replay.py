@@ -73,6 +73,10 @@ class ReplayMicroscope:
         return self._info
 
     @property
+    def spectral_axis(self) -> npt.NDArray[np.float64]:
+        return np.asarray(self.dataset.axis, dtype=np.float64)
+
+    @property
     def position(self) -> tuple[int, int] | None:
         return self._position
 

@@ -1,0 +1,320 @@
+"""The protocol side of the agent loop (docs/protocol.md sections 7-9).
+
+Phases: ``down`` (waiting to retry) -> ``connecting`` (fresh DEALER, waiting for the
+connection) -> ``hello`` (hello sent) -> ``campaign`` (welcome got, campaign_start sent) ->
+``ready`` (campaign acked: scan, measurements, controls, heartbeats flow). Any silence of
+3 x heartbeat, unanswered handshake or failed send goes back to ``down`` with exponential
+backoff; the socket is closed and recreated, and everything unacked is sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+import protocol as p
+from edge_agent.delivery import Reaction, Sent, SentLog, reaction
+from edge_agent.errors import LinkError
+from edge_agent.instruments.base import ReportsAxis
+from edge_agent.link import Backoff, Link
+from edge_agent.state import State
+
+if TYPE_CHECKING:
+    from edge_agent.agent import EdgeAgent
+
+log = logging.getLogger(__name__)
+SOFTWARE = "microscope-autopilot-edge 0.1.0"
+#: Plan statuses on which the edge finishes cleanly.
+PLAN_DONE = frozenset({"finished", "stopped", "done", "complete"})
+
+
+class Conversation:
+    """Link phases, inbound dispatch, error reactions, and sending what is due."""
+
+    def __init__(self, agent: EdgeAgent, link: Link) -> None:
+        self.agent = agent
+        self.cfg = agent.config
+        self.link = link
+        self.phase = "down"
+        self.backoff = Backoff(self.cfg.backoff_initial_s, self.cfg.backoff_max_s)
+        self.heartbeat_s = self.cfg.heartbeat_s
+        self.sent = SentLog()
+        self._retry_at = 0.0
+        self._deadline = 0.0
+        self._last_heard = 0.0
+        self._next_heartbeat = 0.0
+        self._campaign_seq = -1
+        spool, cid = agent.spool, self.cfg.campaign
+        self.resume = self.cfg.resume or spool.get_meta(f"campaign:{cid}") is not None
+        self.scan_acked = spool.get_meta(f"scan_acked:{cid}") == "1"
+        self.scan_image: np.ndarray[Any, Any] | None = None
+        self._scan_seq = -1
+        self._scan_sent_at: float | None = None
+        self._forwards: dict[str, tuple[int, p.Control]] = {}
+        self._forwarded_now: set[str] = set()
+
+    @property
+    def ready(self) -> bool:
+        return self.phase == "ready"
+
+    # -- link phases ---------------------------------------------------------------------
+
+    def step(self, now: float) -> None:
+        if self.phase == "down" and now >= self._retry_at:
+            self.link.open()
+            self.phase, self._deadline = "connecting", now + self.cfg.hello_timeout_s
+        if self.phase == "connecting" and self.link.writable():
+            hello = p.Hello(self.cfg.edge_id, self.agent.info.describe(), software=SOFTWARE,
+                            versions=sorted(p.SUPPORTED_VERSIONS))
+            if self._send(hello, "hello"):
+                self.phase = "hello"
+        if self.phase in ("connecting", "hello", "campaign") and now > self._deadline:
+            self.link_failed(f"no answer in phase {self.phase} within "
+                             f"{self.cfg.hello_timeout_s:g} s")
+        elif self.phase == "ready":
+            if now - self._last_heard > 3 * self.heartbeat_s:
+                self.link_failed(f"planner silent for {now - self._last_heard:.1f} s "
+                                 f"(3 x heartbeat {self.heartbeat_s:g} s)")
+            elif now >= self._next_heartbeat:
+                self._next_heartbeat = now + self.heartbeat_s
+                a = self.agent
+                stats = {"measured": len(a.picker.measured), "pending": a.outbox.pending,
+                         "acked": a.outbox.acked, "plan_version": a.picker.plan_version}
+                self._send(p.Heartbeat(a.state.state.value, self.cfg.campaign, stats),
+                           "heartbeat")
+
+    def link_failed(self, reason: str) -> None:
+        delay = self.backoff.next_delay()
+        log.warning("link to %s down: %s; reconnecting in %.2f s (measurements stay spooled)",
+                    self.cfg.planner, reason, delay)
+        self.link.close()
+        self.agent.outbox.requeue_all()
+        self._forwarded_now.clear()
+        self._scan_sent_at = None
+        self.phase = "down"
+        self._retry_at = time.monotonic() + delay
+
+    def _send(self, body: p.Body, kind: str, *, seq: int | None = None,
+              session_id: str | None = None, parent: p.Header | None = None,
+              key: str = "") -> bool:
+        seq = self.agent.spool.next_seq() if seq is None else seq
+        try:
+            msg = self.link.send(body, seq=seq, session_id=session_id, parent=parent)
+        except LinkError as exc:
+            self.link_failed(exc.message)
+            return False
+        self.sent.add(msg.header.msg_id, Sent(kind, seq, key))
+        return True
+
+    def _start_campaign(self, now: float) -> None:
+        instrument = self.agent.instrument
+        axis = instrument.spectral_axis if isinstance(instrument, ReportsAxis) else None
+        body = p.CampaignStart(self.cfg.campaign, self.cfg.campaign_settings(),
+                               resume=self.resume, spectral_axis=axis)
+        self._campaign_seq = self.agent.spool.next_seq()
+        if self._send(body, "campaign_start", seq=self._campaign_seq):
+            self.phase, self._deadline = "campaign", now + self.cfg.hello_timeout_s
+
+    def close(self) -> None:
+        if self.agent.state.state is State.ABORTED and self.ready:
+            self._send(p.Heartbeat("aborted", self.cfg.campaign, {}), "heartbeat")
+        self.link.close()
+
+    # -- inbound ------------------------------------------------------------------------------
+
+    def receive(self, timeout_s: float) -> None:
+        """Handle every waiting message (up to 512), the first after up to ``timeout_s``."""
+        acks: list[int] = []
+        duplicates = 0
+        for i in range(512):
+            if not self.link.poll(timeout_s if i == 0 else 0):
+                break
+            now = time.monotonic()
+            try:
+                msg = self.link.receive()
+            except p.ProtocolError as exc:
+                self._refuse_inbound(exc)
+                continue
+            self._last_heard = now
+            body = msg.body
+            if isinstance(body, p.Ack) and not self._is_own(body.seq):
+                if body.status == "refused":  # not in spec v1 for measurements: keep it aside
+                    self.agent.outbox.reject(body.seq, "refused", body.detail)
+                else:
+                    acks.append(body.seq)
+                    duplicates += body.status == "duplicate"
+                continue
+            self._dispatch(msg, now)
+        if acks:
+            self.agent.outbox.ack(acks, duplicates)
+
+    def _refuse_inbound(self, exc: p.ProtocolError) -> None:
+        log.warning("refused a message from the planner: %s", exc)
+        if self.link.is_open and self.phase != "connecting":
+            detail = {k: v for k, v in exc.detail.items() if isinstance(v, str | int | list)}
+            self._send(p.Error(exc.code.value, exc.message, detail), "error")
+
+    def _is_own(self, seq: int) -> bool:
+        """Whether ``seq`` is a campaign_start, scan or forwarded control (not a measurement)."""
+        return seq in (self._campaign_seq, self._scan_seq) or any(
+            s == seq for s, _ in self._forwards.values())
+
+    def _dispatch(self, msg: p.Message, now: float) -> None:
+        body = msg.body
+        if isinstance(body, p.Welcome):
+            if self.phase == "hello":
+                if body.version not in p.SUPPORTED_VERSIONS:
+                    self.agent._fail(f"planner chose protocol version {body.version}")
+                    return
+                if body.heartbeat_s > 0:
+                    self.heartbeat_s = body.heartbeat_s
+                log.info("welcomed by planner %s (heartbeat %.3g s)", body.planner_id,
+                         self.heartbeat_s)
+                self._start_campaign(now)
+        elif isinstance(body, p.Ack):
+            self._on_ack(body, now)
+        elif isinstance(body, p.Plan):
+            self._on_plan(msg.header, body)
+        elif isinstance(body, p.Control):
+            self._on_control(msg.header, body)
+        elif isinstance(body, p.Error):
+            self._on_error(msg.header, body, now)
+        elif not isinstance(body, p.Heartbeat):
+            self._send(p.Error(p.ErrorCode.UNKNOWN_MSG_TYPE.value,
+                               f"the edge does not accept {msg.msg_type} messages",
+                               {"msg_type": msg.msg_type}), "error", parent=msg.header)
+
+    def _on_ack(self, body: p.Ack, now: float) -> None:
+        if body.seq == self._campaign_seq and self.phase == "campaign":
+            if body.status == "refused":
+                self.agent._fail(f"planner refused campaign {self.cfg.campaign}: {body.detail}")
+                return
+            log.info("campaign %s %s", self.cfg.campaign, body.detail or body.status)
+            self.phase, self.resume = "ready", True
+            self.agent.spool.write(lambda: self.agent.spool.set_meta(
+                f"campaign:{self.cfg.campaign}", "started"))
+            self.backoff.reset()
+            self._last_heard, self._next_heartbeat = now, now
+        elif body.seq == self._scan_seq:
+            self.scan_acked, self.scan_image = True, None
+            self.agent.spool.write(lambda: self.agent.spool.set_meta(
+                f"scan_acked:{self.cfg.campaign}", "1"))
+        else:
+            for key, (seq, control) in list(self._forwards.items()):
+                if seq == body.seq:
+                    del self._forwards[key]
+                    log.info("planner %s forwarded %s: %s", body.status, control.action,
+                             body.detail)
+
+    def _on_plan(self, header: p.Header, plan: p.Plan) -> None:
+        if plan.campaign_id != self.cfg.campaign:
+            self._send(p.Error(p.ErrorCode.BAD_FIELD.value,
+                               f"plan is for campaign {plan.campaign_id!r}, this edge runs "
+                               f"{self.cfg.campaign!r}", {"field": "campaign_id"}),
+                       "error", parent=header)
+            return
+        verdict = self.agent.picker.offer_plan(plan.model_version, plan.points)
+        if not verdict.used:
+            log.debug("plan ignored: %s", verdict.reason)
+        if verdict.out_of_bounds:
+            shape = self.agent.info.grid_shape
+            log.warning("refused %d point(s) of plan %d outside the %d x %d field of view: %s",
+                        len(verdict.out_of_bounds), plan.model_version, *shape,
+                        verdict.out_of_bounds[:10])
+            self._send(p.Error(p.ErrorCode.OUT_OF_BOUNDS.value,
+                               f"{len(verdict.out_of_bounds)} plan point(s) outside the "
+                               f"{shape[0]} x {shape[1]} grid were refused",
+                               {"points": [list(pt) for pt in verdict.out_of_bounds[:100]],
+                                "model_version": plan.model_version, "grid": list(shape)}),
+                       "error", parent=header)
+        if plan.status in PLAN_DONE and self.agent.state.can("stop"):
+            self.agent.state.fire("stop", f"planner reports the campaign {plan.status}")
+
+    def _on_control(self, header: p.Header, control: p.Control) -> None:
+        if control.campaign_id != self.cfg.campaign:
+            verdict_ok, detail = False, f"this edge runs campaign {self.cfg.campaign!r}"
+        else:
+            verdict = self.agent.commands.apply(control.action, control.args, origin="planner",
+                                                user=control.user)
+            verdict_ok, detail = verdict.accepted, verdict.detail
+        self._send(p.Ack(header.seq, "accepted" if verdict_ok else "refused", detail), "ack",
+                   parent=header)
+
+    def _on_error(self, header: p.Header, err: p.Error, now: float) -> None:
+        sent = self.sent.get(header.parent_id)
+        what = f"{sent.kind} seq {sent.seq}" if sent else "a message"
+        todo = reaction(err.code)
+        log.warning("planner error for %s: [%s] %s -> %s", what, err.code, err.message,
+                    todo.value)
+        if todo is Reaction.STOP:
+            self.agent._fail(f"planner refused {what}: [{err.code}] {err.message}")
+        elif todo is Reaction.HELLO_AGAIN:
+            self.link_failed("planner does not know this connection; saying hello again")
+            self._retry_at = 0.0
+        elif sent is None:
+            return
+        elif todo is Reaction.START_CAMPAIGN:
+            self.agent.outbox.requeue_all()
+            self.resume, self.scan_acked = False, False
+            self._scan_seq, self._scan_sent_at = -1, None
+            if self.scan_image is None:
+                self.scan_image = self.agent.instrument.scan()
+            self._start_campaign(now)
+        elif sent.kind == "measurement":
+            if todo is Reaction.RESEND_NOW:
+                self.agent.outbox.resend_now(sent.seq)
+            elif todo is Reaction.DROP:
+                self.agent.outbox.reject(sent.seq, err.code, err.message)
+        elif sent.kind == "scan":
+            if todo is Reaction.DROP:
+                self.agent._fail(f"planner refused the structural scan: {err.message}")
+            elif todo is Reaction.RESEND_NOW:
+                self._scan_sent_at = None
+        elif sent.kind == "campaign_start" and todo is Reaction.DROP:
+            self.agent._fail(f"planner refused campaign_start: {err.message}")
+
+    # -- outbound ------------------------------------------------------------------------------
+
+    def scan_ready(self, image: np.ndarray[Any, Any]) -> None:
+        self.scan_image = image
+
+    def forward(self, action: str, args: dict[str, Any], user: str) -> None:
+        """Tell the planner about a local veto or added point (resent until acked)."""
+        control = p.Control(self.cfg.campaign, action, args, user, control_id=p.new_id())
+        self._forwards[control.control_id] = (self.agent.spool.next_seq(), control)
+
+    def bye(self, reason: str) -> None:
+        self._send(p.Bye(reason), "bye")
+
+    def send_due(self, now: float) -> None:
+        """Send the scan, forwarded controls and the measurements that are due."""
+        if not self.ready:
+            return
+        if self.scan_image is not None and not self.scan_acked and (
+                self._scan_sent_at is None or now - self._scan_sent_at >= self.cfg.resend_after_s):
+            if self._scan_seq < 0:
+                self._scan_seq = self.agent.spool.next_seq()
+            channels = list(self.agent.info.channels)
+            if self._send(p.Scan(self.cfg.campaign, self.scan_image, channels), "scan",
+                          seq=self._scan_seq):
+                self._scan_sent_at = now
+        for key, (seq, control) in list(self._forwards.items()):
+            if key not in self._forwarded_now and self.ready:
+                if self._send(control, "control", seq=seq, key=key):
+                    self._forwarded_now.add(key)
+        if not self.scan_acked:
+            return
+        outbox, spool = self.agent.outbox, self.agent.spool
+        for seq in outbox.due(now):
+            item = spool.get(seq)
+            if item is None:
+                continue
+            body = p.Measurement(item.campaign_id, item.row, item.col, item.spectrum,
+                                 source=item.source, plan_version=item.plan_version,
+                                 dwell_s=item.dwell_s)
+            if not self._send(body, "measurement", seq=item.seq, session_id=item.session):
+                break  # the link is down; everything is requeued
+            outbox.sent(seq, now)
