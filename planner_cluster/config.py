@@ -1,0 +1,134 @@
+"""The planner's one validated config object: defaults < TOML file < environment < flags.
+
+Built once at the entry point and passed down; nothing else reads ``os.environ``. Secrets
+(signing key, Redis password) are read from files named here and never logged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from .errors import PlannerError
+
+ENV_PREFIX = "AUTOPILOT_PLANNER_"
+
+
+class ConfigError(PlannerError, ValueError):
+    """A setting is missing, unknown or invalid."""
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """Everything a planner process needs.
+
+    Attributes:
+        redis_url: ``redis://`` or ``rediss://`` (TLS). Empty: start an embedded server.
+        redis_prefix: every key starts with it.
+        redis_password_file: the Redis password, read from this file.
+        redis_ca_file / redis_cert_file / redis_key_file: TLS material for ``rediss://``.
+        redis_server_bin: explicit server binary for the embedded server ($REDIS_SERVER_BIN).
+        bind: the gateway's ROUTER endpoint.
+        signing_key_file: the shared signing key; empty disables signing (loopback demos only).
+        signing_scheme: ``hmac-sha256``, ``blake3`` or ``blake2b``.
+        curve_secret_file / curve_authorized_dir: turn on CURVE; only keys in the folder enter.
+        ray: ``local`` (start one on 127.0.0.1), ``auto`` (join the running cluster) or an
+            address.
+        ray_num_cpus / ray_memory_mb / ray_object_store_mb: limits for a ``local`` Ray.
+        gpu_fraction: GPU share per campaign actor when the cluster has GPUs.
+        heartbeat_s: what the gateway tells edges in ``welcome``.
+        data_dir: campaign blobs (large arrays) and archives.
+        planner_id: this planner's name on the wire.
+        train_iterations: optimiser steps per training round.
+    """
+
+    redis_url: str = ""
+    redis_prefix: str = "autopilot"
+    redis_password_file: str = ""
+    redis_ca_file: str = ""
+    redis_cert_file: str = ""
+    redis_key_file: str = ""
+    redis_server_bin: str = ""
+    bind: str = "tcp://127.0.0.1:5555"
+    signing_key_file: str = ""
+    signing_scheme: str = "hmac-sha256"
+    curve_secret_file: str = ""
+    curve_authorized_dir: str = ""
+    ray: str = "local"
+    ray_num_cpus: int = 2
+    ray_memory_mb: int = 4096
+    ray_object_store_mb: int = 512
+    gpu_fraction: float = 0.25
+    heartbeat_s: float = 2.0
+    data_dir: str = "runs/planner"
+    planner_id: str = "planner"
+    train_iterations: int = 0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def signing_key(self) -> bytes | None:
+        return _read_secret(self.signing_key_file) if self.signing_key_file else None
+
+    def redis_password(self) -> str | None:
+        if not self.redis_password_file:
+            return None
+        return _read_secret(self.redis_password_file).decode()
+
+    def redis_ssl(self) -> dict[str, str]:
+        opts = {"ssl_ca_certs": self.redis_ca_file, "ssl_certfile": self.redis_cert_file,
+                "ssl_keyfile": self.redis_key_file}
+        return {k: v for k, v in opts.items() if v}
+
+
+def _read_secret(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read secret file {path}: {exc.strerror}") from None
+
+
+def _coerce(name: str, kind: Any, value: Any) -> Any:
+    try:
+        if kind in (int, "int"):
+            return int(value)
+        if kind in (float, "float"):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name!r} must be {kind}, got {value!r}") from None
+
+
+def load_config(file: str | Path | None = None, *, environ: Mapping[str, str] | None = None,
+                overrides: Mapping[str, Any] | None = None) -> PlannerConfig:
+    """Build the config: defaults, then ``file`` (TOML, table ``[planner]`` or top level),
+    then ``AUTOPILOT_PLANNER_*`` variables, then ``overrides`` (flags; None values skipped)."""
+    config = PlannerConfig()
+    known = {f.name: f.type for f in fields(PlannerConfig) if f.name != "extra"}
+    layers: list[tuple[str, Mapping[str, Any]]] = []
+    if file is not None:
+        try:
+            data = tomllib.loads(Path(file).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {file}: {exc}") from None
+        layers.append((str(file), data.get("planner", data)))
+    env = os.environ if environ is None else environ
+    layers.append(("environment", {k[len(ENV_PREFIX):].lower(): v for k, v in env.items()
+                                   if k.startswith(ENV_PREFIX)}))
+    if "REDIS_SERVER_BIN" in env:
+        layers.append(("environment", {"redis_server_bin": env["REDIS_SERVER_BIN"]}))
+    layers.append(("flags", {k: v for k, v in (overrides or {}).items() if v is not None}))
+    for source, layer in layers:
+        unknown = set(layer) - set(known)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {sorted(unknown)} in {source}")
+        config = replace(config, **{k: _coerce(k, known[k], v) for k, v in layer.items()})
+    if config.signing_scheme not in ("hmac-sha256", "blake3", "blake2b"):
+        raise ConfigError(f"signing_scheme {config.signing_scheme!r} is not one of "
+                          "hmac-sha256, blake3, blake2b")
+    if config.ray not in ("local", "auto") and ":" not in config.ray:
+        raise ConfigError(f"ray must be local, auto or HOST:PORT, got {config.ray!r}")
+    return config

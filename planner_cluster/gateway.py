@@ -1,0 +1,404 @@
+"""The gateway: an asyncio ZeroMQ ROUTER between edges and the planner's state.
+
+For each measurement, in this order: persist it (idempotent by sender/session/seq), ack it,
+and reply with the newest plan minus measured and vetoed points. The write itself notifies
+the campaign actor (it blocks on the campaign's measurement stream). No model work here.
+
+The gateway keeps nothing Redis lacks: what it caches (welcomed edges, campaign owners, grid
+shapes) is rebuilt from Redis on a miss, so it can be killed and restarted at any moment.
+New plans and dashboard controls are pushed to edges as they appear on the events stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+import redis
+import zmq
+import zmq.asyncio
+
+import protocol as p
+from protocol import ErrorCode, transport
+
+from .errors import PlannerError
+from .state import CampaignRecord, StateStore
+
+log = logging.getLogger(__name__)
+
+
+class Refusal(PlannerError):
+    """A request the gateway answers with an ``error`` reply carrying ``code``."""
+
+    def __init__(self, code: ErrorCode, message: str, **detail: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    bind: str
+    signer: p.Signer
+    planner_id: str = "planner"
+    heartbeat_s: float = 2.0
+    limits: p.Limits = p.DEFAULT_LIMITS
+    curve: transport.CurveServerKeys | None = None
+
+
+Handler = Callable[[list[bytes], p.Message], None]
+
+
+class Gateway:
+    """Serves edges until :meth:`stop`.
+
+    Args:
+        store: the state store (this process's Redis connection).
+        settings: endpoint, signing, limits, CURVE.
+        on_campaign: called with a campaign id when it is created or resumed (the planner
+            uses it to make sure the campaign's actor runs); must not block.
+    """
+
+    def __init__(self, store: StateStore, settings: GatewaySettings,
+                 on_campaign: Callable[[str], None] | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.on_campaign = on_campaign or (lambda cid: None)
+        self.session = p.Session(settings.planner_id, settings.signer, limits=settings.limits)
+        self.ctx = zmq.asyncio.Context()
+        self.sock: zmq.asyncio.Socket | None = None
+        self._welcomed: set[str] = set()
+        self._campaigns: dict[str, CampaignRecord] = {}
+        self._grids: dict[str, tuple[int, int]] = {}
+        self._stopping = asyncio.Event()
+        self.stats = {"received": 0, "errors": 0, "stored": 0, "duplicates": 0, "plans_sent": 0}
+        self._handlers: dict[type[p.Body], Handler] = {
+            p.Hello: self._hello, p.CampaignStart: self._campaign_start, p.Scan: self._scan,
+            p.Measurement: self._measurement, p.Heartbeat: self._heartbeat,
+            p.Control: self._control, p.Ack: self._ack, p.Bye: self._bye,
+            p.Error: self._remote_error,
+        }
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        auth = None
+        if self.settings.curve is not None:
+            from zmq.auth.asyncio import AsyncioAuthenticator
+
+            auth = AsyncioAuthenticator(self.ctx)
+            auth.start()
+            auth.configure_curve(domain="*", location=str(self.settings.curve.authorized_dir))
+        sock = cast(zmq.asyncio.Socket, transport.make_router(
+            self.ctx, self.settings.bind, limits=self.settings.limits, curve=self.settings.curve))
+        self.sock = sock
+        log.info("gateway listening on %s", self.settings.bind)
+        follower = asyncio.create_task(self._follow_events())
+        try:
+            while not self._stopping.is_set():
+                if not await sock.poll(100):
+                    continue
+                frames = await sock.recv_multipart(copy=False)
+                self._handle(frames)
+        finally:
+            follower.cancel()
+            await asyncio.gather(follower, return_exceptions=True)
+            sock.close(linger=0)
+            if auth is not None:
+                auth.stop()
+            self.ctx.term()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    # -- dispatch -------------------------------------------------------------------------
+
+    def _handle(self, frames: list[Any]) -> None:
+        self.stats["received"] += 1
+        identity = bytes(frames[0].buffer) if frames else b""
+        msg: p.Message | None = None
+        try:
+            identities, msg = self.session.decode(frames)
+            sender = identities[0].decode(errors="replace") if identities else ""
+            if msg.header.sender != sender:
+                raise Refusal(ErrorCode.FORBIDDEN,
+                              f"header sender {msg.header.sender!r} does not match the "
+                              f"connection's identity {sender!r}")
+            if not isinstance(msg.body, p.Hello) and not self._is_welcomed(sender):
+                raise Refusal(ErrorCode.NOT_WELCOMED, "say hello first")
+            handler = self._handlers.get(type(msg.body))
+            if handler is None:
+                raise Refusal(ErrorCode.UNKNOWN_MSG_TYPE,
+                              f"the planner does not accept {msg.msg_type!r} from edges")
+            handler(identities, msg)
+        except p.ProtocolError as exc:
+            self._error([identity], msg, exc.code, exc.message, exc.detail)
+        except Refusal as exc:
+            self._error([identity], msg, exc.code, exc.message, exc.detail)
+        except redis.RedisError as exc:
+            log.warning("state store unavailable: %s", exc)
+            self._error([identity], msg, ErrorCode.UNAVAILABLE,
+                        "the planner's state store is unavailable; resend later", {})
+        except Exception:  # a bug: keep serving, tell the edge, log the traceback
+            log.exception("gateway bug while handling %s", msg.msg_type if msg else "frames")
+            self._error([identity], msg, ErrorCode.INTERNAL, "internal planner error", {})
+
+    def _send(self, identities: list[bytes], body: p.Body,
+              parent: p.Header | None = None) -> p.Message | None:
+        assert self.sock is not None
+        msg = self.session.message(body, parent=parent)
+        try:
+            self.sock.send_multipart(self.session.encode(msg, identities), copy=False)
+        except zmq.ZMQError as exc:  # EHOSTUNREACH: that edge is gone; it will resend
+            log.info("cannot reach %r: %s", identities, exc)
+            return None
+        return msg
+
+    def _error(self, identities: list[bytes], msg: p.Message | None, code: ErrorCode,
+               message: str, detail: dict[str, Any]) -> None:
+        self.stats["errors"] += 1
+        log.info("refused %s from %r: [%s] %s", msg.msg_type if msg else "frames",
+                 identities, code.value, message)
+        safe = {k: v if isinstance(v, str | int | bool | list) else str(v)
+                for k, v in detail.items()}
+        self._send(identities, p.Error(code.value, message, safe),
+                   msg.header if msg is not None else None)
+
+    # -- state helpers ------------------------------------------------------------------
+
+    def _is_welcomed(self, edge_id: str) -> bool:
+        if edge_id in self._welcomed:
+            return True
+        if self.store.edge(edge_id) is not None:  # welcomed before a gateway restart
+            self._welcomed.add(edge_id)
+            return True
+        return False
+
+    def _owned_campaign(self, campaign_id: str, edge_id: str) -> CampaignRecord:
+        record = self._campaigns.get(campaign_id)
+        if record is None:
+            record = self.store.get_campaign(campaign_id)
+            if record is None:
+                raise Refusal(ErrorCode.UNKNOWN_CAMPAIGN, f"no campaign {campaign_id!r}",
+                              campaign_id=campaign_id)
+            self._campaigns[campaign_id] = record
+        if record.edge_id != edge_id:
+            raise Refusal(ErrorCode.FORBIDDEN,
+                          f"campaign {campaign_id!r} belongs to another edge",
+                          campaign_id=campaign_id)
+        return record
+
+    def _grid(self, campaign_id: str) -> tuple[int, int] | None:
+        grid = self._grids.get(campaign_id)
+        if grid is None:
+            record = self.store.get_campaign(campaign_id)
+            raw = record.stats.get("grid") if record else None
+            if raw:
+                grid = self._grids[campaign_id] = (int(raw[0]), int(raw[1]))
+        return grid
+
+    # -- handlers -------------------------------------------------------------------------
+
+    def _hello(self, ids: list[bytes], msg: p.Message) -> None:
+        body = msg.body
+        assert isinstance(body, p.Hello)
+        if p.PROTOCOL_VERSION not in body.versions:
+            raise Refusal(ErrorCode.UNSUPPORTED_VERSION,
+                          f"edge speaks {body.versions}, planner speaks "
+                          f"{sorted(p.SUPPORTED_VERSIONS)}", supported=sorted(p.SUPPORTED_VERSIONS))
+        sender = msg.header.sender
+        self.store.touch_edge(sender, campaign_id=None, state="connected",
+                              stats={"instrument": body.instrument, "software": body.software},
+                              ttl_s=max(60.0, 10 * self.settings.heartbeat_s))
+        self._welcomed.add(sender)
+        limits = self.settings.limits
+        self._send(ids, p.Welcome(self.settings.planner_id, p.PROTOCOL_VERSION,
+                                  self.settings.heartbeat_s,
+                                  {"max_buffer_bytes": limits.max_buffer_bytes,
+                                   "max_content_bytes": limits.max_content_bytes}), msg.header)
+
+    def _campaign_start(self, ids: list[bytes], msg: p.Message) -> None:
+        body = msg.body
+        assert isinstance(body, p.CampaignStart)
+        sender, cid = msg.header.sender, body.campaign_id
+        origin = f"{sender}:{msg.header.session}:{msg.header.seq}"
+        config = dict(body.config, origin=origin)
+        created = self.store.create_campaign(
+            cid, edge_id=sender, owner=str(body.config.get("owner", sender)), config=config,
+            spectral_axis=body.spectral_axis)
+        if created:
+            detail = "created"
+        else:
+            record = self.store.require_campaign(cid)
+            if record.edge_id != sender:
+                raise Refusal(ErrorCode.FORBIDDEN, f"campaign {cid!r} belongs to another edge",
+                              campaign_id=cid)
+            if not body.resume and record.config.get("origin") != origin:
+                raise Refusal(ErrorCode.CONFLICT,
+                              f"campaign {cid!r} exists; send resume=true to continue it",
+                              campaign_id=cid)
+            detail = "resumed"
+            self._campaigns[cid] = record
+        self._send(ids, p.Ack(msg.header.seq, "stored", detail), msg.header)
+        self.store.touch_edge(sender, campaign_id=cid, state="campaign",
+                              ttl_s=max(60.0, 10 * self.settings.heartbeat_s))
+        self.on_campaign(cid)
+        self._send_plan(ids, cid, msg.header)
+
+    def _scan(self, ids: list[bytes], msg: p.Message) -> None:
+        body = msg.body
+        assert isinstance(body, p.Scan)
+        record = self._owned_campaign(body.campaign_id, msg.header.sender)
+        scale = int(record.config.get("patch_scale", 1))
+        grid = (body.image.shape[0] // scale, body.image.shape[1] // scale)
+        self.store.put_scan(body.campaign_id, np.asarray(body.image), list(body.channels))
+        self.store.update_stats(body.campaign_id, {**record.stats, "grid": list(grid)})
+        self._grids[body.campaign_id] = grid
+        if record.status == "created":
+            self.store.set_status(body.campaign_id, "running")
+        self._send(ids, p.Ack(msg.header.seq, "stored"), msg.header)
+        self.on_campaign(body.campaign_id)
+
+    def _measurement(self, ids: list[bytes], msg: p.Message) -> None:
+        body = msg.body
+        h = msg.header
+        assert isinstance(body, p.Measurement)
+        self._owned_campaign(body.campaign_id, h.sender)
+        grid = self._grid(body.campaign_id)
+        if grid is None:
+            raise Refusal(ErrorCode.CONFLICT, "send the scan before measurements",
+                          campaign_id=body.campaign_id)
+        if body.row >= grid[0] or body.col >= grid[1]:
+            raise Refusal(ErrorCode.OUT_OF_BOUNDS,
+                          f"point ({body.row}, {body.col}) is outside the {grid[0]}x{grid[1]} "
+                          "grid", row=body.row, col=body.col)
+        stored, _count = self.store.add_measurement(
+            body.campaign_id, sender=h.sender, session=h.session, seq=h.seq, row=body.row,
+            col=body.col, spectrum=np.asarray(body.spectrum), source=body.source,
+            plan_version=body.plan_version, dwell_s=body.dwell_s)
+        self.stats["stored" if stored else "duplicates"] += 1
+        self._send(ids, p.Ack(h.seq, "stored" if stored else "duplicate"), h)
+        self._send_plan(ids, body.campaign_id, h)
+
+    def _send_plan(self, ids: list[bytes], campaign_id: str,
+                   parent: p.Header | None = None) -> None:
+        plan = self.store.get_plan(campaign_id)
+        if plan is None:
+            return
+        done = self.store.measured_points(campaign_id) | self.store.vetoed_points(campaign_id)
+        keep = [i for i, (r, c) in enumerate(plan.points.tolist()) if (r, c) not in done]
+        record = self.store.get_campaign(campaign_id)
+        self._send(ids, p.Plan(campaign_id, plan.model_version,
+                               plan.points[keep].astype(np.int32),
+                               plan.scores[keep].astype(np.float32), plan.acquisition,
+                               measured=record.n_measured if record else 0,
+                               status=record.status if record else "running"), parent)
+        self.stats["plans_sent"] += 1
+
+    def _heartbeat(self, ids: list[bytes], msg: p.Message) -> None:
+        body = msg.body
+        assert isinstance(body, p.Heartbeat)
+        self.store.touch_edge(msg.header.sender, campaign_id=body.campaign_id,
+                              state=body.state, stats=body.stats,
+                              ttl_s=max(60.0, 10 * self.settings.heartbeat_s))
+        self._send(ids, p.Heartbeat("ok"), msg.header)
+
+    def _control(self, ids: list[bytes], msg: p.Message) -> None:
+        body = msg.body
+        assert isinstance(body, p.Control)
+        self._owned_campaign(body.campaign_id, msg.header.sender)
+        self._apply_control_state(body.campaign_id, body.action, body.args)
+        self.store.push_control(body.campaign_id, {
+            "action": body.action, "args": body.args, "user": body.user or msg.header.sender,
+            "control_id": body.control_id or msg.header.msg_id}, origin="edge")
+        self._send(ids, p.Ack(msg.header.seq, "accepted"), msg.header)
+
+    def _apply_control_state(self, campaign_id: str, action: str, args: dict[str, Any]) -> None:
+        """The part of a control the store keeps directly (vetoes, status)."""
+        if action == "veto":
+            points = [tuple(map(int, pt)) for pt in args.get("points", [])]
+            region = args.get("region")
+            if region:
+                r0, c0, r1, c1 = (int(v) for v in region)
+                points += [(r, c) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)]
+            self.store.add_vetoes(campaign_id, points)  # type: ignore[arg-type]
+        elif action in ("pause", "resume", "stop", "abort"):
+            status = {"pause": "paused", "resume": "running", "stop": "stopping",
+                      "abort": "aborted"}[action]
+            self.store.set_status(campaign_id, status)
+
+    def _ack(self, ids: list[bytes], msg: p.Message) -> None:
+        body = msg.body
+        assert isinstance(body, p.Ack)
+        found = self.store.control_for_message(msg.header.parent_id)
+        if found is None:
+            return
+        campaign_id, control_id = found
+        self.store.publish_event(campaign_id, "control_result", {
+            "control_id": control_id, "status": body.status, "detail": body.detail,
+            "edge_id": msg.header.sender})
+
+    def _bye(self, ids: list[bytes], msg: p.Message) -> None:
+        body = msg.body
+        assert isinstance(body, p.Bye)
+        edge = self.store.edge(msg.header.sender)
+        campaign_id = edge.get("campaign_id") if edge else None
+        if campaign_id:
+            status = "aborted" if body.reason.startswith("abort") else "finished"
+            self.store.set_status(campaign_id, status, reason=body.reason)
+        self.store.touch_edge(msg.header.sender, campaign_id=campaign_id, state="gone",
+                              ttl_s=60.0)
+        self._welcomed.discard(msg.header.sender)
+
+    def _remote_error(self, ids: list[bytes], msg: p.Message) -> None:
+        body = msg.body
+        assert isinstance(body, p.Error)
+        log.warning("edge %s reported [%s] %s", msg.header.sender, body.code, body.message)
+
+    # -- pushes from the events stream ----------------------------------------------------
+
+    async def _follow_events(self) -> None:
+        """Push new plans, and controls from dashboards, to the campaign's edge."""
+        follower = self.store.blocking_clone()
+        last = await asyncio.to_thread(follower.last_event_id)
+        try:
+            while True:
+                try:
+                    events = await asyncio.to_thread(follower.read_events, last, block_ms=200)
+                except redis.RedisError as exc:
+                    log.warning("events stream unavailable: %s", exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                for event in events:
+                    last = event.event_id
+                    try:
+                        self._push(event.campaign_id, event.kind, event.data)
+                    except redis.RedisError as exc:
+                        log.warning("cannot push %s: %s", event.kind, exc)
+                    except Exception:
+                        log.exception("gateway bug while pushing %s", event.kind)
+        finally:
+            follower.close()
+
+    def _push(self, campaign_id: str, kind: str, data: dict[str, Any]) -> None:
+        if kind not in ("plan", "control"):
+            return
+        record = self.store.get_campaign(campaign_id)
+        if record is None:
+            return
+        ids = [record.edge_id.encode()]
+        if kind == "plan":
+            self._send_plan(ids, campaign_id)
+        elif data.get("origin") != "edge":
+            self._apply_control_state(campaign_id, data["action"], data.get("args", {}))
+            msg = self._send(ids, p.Control(campaign_id, data["action"], data.get("args", {}),
+                                            user=str(data.get("user", "")),
+                                            control_id=str(data.get("control_id", ""))))
+            if msg is not None:
+                self.store.remember_control_message(msg.header.msg_id, campaign_id,
+                                                    str(data.get("control_id", "")))
