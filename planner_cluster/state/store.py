@@ -26,19 +26,19 @@ CAMPAIGN_EVENTS_MAXLEN = 10_000
 
 # KEYS: stream, dedup, campaign, measured set, events, campaign events
 # ARGV: dedup key, "row,col", now, campaign id, event json, then XADD field/value pairs
-_ADD_MEASUREMENT = """
+_ADD_MEASUREMENT = f"""
 local existing = redis.call('HGET', KEYS[2], ARGV[1])
-if existing then return {0, existing, tonumber(redis.call('HGET', KEYS[3], 'n_measured'))} end
+if existing then return {{0, existing, tonumber(redis.call('HGET', KEYS[3], 'n_measured'))}} end
 local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 6))
 redis.call('HSET', KEYS[2], ARGV[1], id)
 redis.call('SADD', KEYS[4], ARGV[2])
 local n = redis.call('HINCRBY', KEYS[3], 'n_measured', 1)
 redis.call('HSET', KEYS[3], 'updated', ARGV[3])
-local ev = {'campaign', ARGV[4], 'kind', 'measurement', 'time', ARGV[3], 'data', ARGV[5]}
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', %d, '*', unpack(ev))
-redis.call('XADD', KEYS[6], 'MAXLEN', '~', %d, '*', unpack(ev))
-return {1, id, n}
-""" % (EVENTS_MAXLEN, CAMPAIGN_EVENTS_MAXLEN)
+local ev = {{'campaign', ARGV[4], 'kind', 'measurement', 'time', ARGV[3], 'data', ARGV[5]}}
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', {EVENTS_MAXLEN}, '*', unpack(ev))
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', {CAMPAIGN_EVENTS_MAXLEN}, '*', unpack(ev))
+return {{1, id, n}}
+"""
 
 
 class StateError(PlannerError, RuntimeError):
@@ -365,7 +365,8 @@ class StateStore:
             sid = pipe.execute()[0]
         return str(sid.decode())
 
-    def read_controls(self, campaign_id: str, after: str = "0-0") -> list[tuple[str, dict[str, Any]]]:
+    def read_controls(self, campaign_id: str,
+                      after: str = "0-0") -> list[tuple[str, dict[str, Any]]]:
         entries = self.r.xrange(self._ckey(campaign_id, "controls"),
                                 min="-" if after == "0-0" else f"({after}")
         return [(sid.decode(), loads(f[b"control"])) for sid, f in entries]
