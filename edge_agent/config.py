@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.errors import ConfigError
+from protocol.signing import DEFAULT_SCHEME, SCHEMES
 
 ENV_PREFIX = "AUTOPILOT_EDGE_"
 
@@ -37,7 +38,7 @@ class EdgeConfig:
     spool: Path = Path("edge-spool")
     resume: bool = False
     signing_key_file: Path | None = None
-    signing_scheme: str = "blake2b"
+    signing_scheme: str = DEFAULT_SCHEME
     curve_secret_file: Path | None = None
     curve_server_public_file: Path | None = None
     max_points: int | None = None
@@ -75,9 +76,8 @@ class EdgeConfig:
                 raise ConfigError(f"{name} must be >= 0", field=name)
         if self.progress not in ("auto", "on", "off"):
             raise ConfigError("progress must be auto, on or off", field="progress")
-        if self.signing_scheme not in ("blake2b", "hmac-sha256"):
-            raise ConfigError("signing_scheme must be blake2b or hmac-sha256",
-                              field="signing_scheme")
+        if self.signing_scheme not in SCHEMES:
+            raise ConfigError(f"signing_scheme must be one of {SCHEMES}", field="signing_scheme")
         if (self.curve_secret_file is None) != (self.curve_server_public_file is None):
             raise ConfigError("CURVE needs both curve_secret_file and curve_server_public_file",
                               field="curve_secret_file")

@@ -1,0 +1,203 @@
+"""``autopilot edge``: run the agent, control a running one, export replay ground truth.
+
+::
+
+    autopilot edge run --planner tcp://HOST:5555 --instrument replay:beps --dwell 0.5 \\
+        --campaign pto-1 --spool ./spool [--signing-key FILE] [--config edge.toml]
+    autopilot edge --planner ... --campaign ...         (same as ``run``)
+    autopilot edge ctl --spool ./spool pause|resume|stop|abort
+    autopilot edge ctl --spool ./spool veto R C | veto-region R0 C0 R1 C1 | add-point R C
+    autopilot edge export-truth replay:beps truth.npz
+    autopilot edge drivers
+    autopilot edge spool --spool ./spool                (what the spool holds)
+
+argparse only: the edge stays light. Exit codes: 0 done, 1 failed, 2 usage or config error,
+3 aborted, 4 stopped with measurements still spooled (they are resent by the next run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from edge_agent.errors import ConfigError, EdgeAgentError
+
+log = logging.getLogger(__name__)
+SUBCOMMANDS = ("run", "ctl", "export-truth", "drivers", "spool")
+
+# (flag, config field, type, help)
+_RUN_FLAGS: list[tuple[str, str, type, str]] = [
+    ("--planner", "planner", str, "planner gateway address, tcp://HOST:PORT"),
+    ("--instrument", "instrument", str, "driver spec: replay:beps|eels|sts|PATH, sim:loops"),
+    ("--dwell", "dwell_s", float, "seconds per spectrum (default: the driver's)"),
+    ("--noise", "noise", float, "replay noise, relative to the data's std"),
+    ("--seed", "seed", int, "noise / simulated sample seed"),
+    ("--campaign", "campaign", str, "campaign id (required)"),
+    ("--edge-id", "edge_id", str, "this edge's id (default edge-HOSTNAME)"),
+    ("--spool", "spool", Path, "spool folder (durable unacked measurements)"),
+    ("--signing-key", "signing_key_file", Path, "file holding the shared signing key"),
+    ("--signing-scheme", "signing_scheme", str, "hmac-sha256 (default), blake3 or blake2b"),
+    ("--curve-secret", "curve_secret_file", Path, "this edge's CURVE .key_secret file"),
+    ("--curve-server-key", "curve_server_public_file", Path, "the planner's CURVE .key file"),
+    ("--max-points", "max_points", int, "point budget (campaign-wide)"),
+    ("--budget-s", "budget_s", float, "time budget for this run, seconds"),
+    ("--max-dose", "max_dose", float, "dose budget (if the instrument reports dose)"),
+    ("--batch", "batch", int, "campaign config: plan batch size q"),
+    ("--scalarizer", "scalarizer", str, "campaign config: scalarizer name"),
+    ("--acquisition", "acquisition", str, "campaign config: acquisition function name"),
+    ("--window", "window", int, "measurements in flight before waiting for acks"),
+    ("--heartbeat", "heartbeat_s", float, "heartbeat before the planner sets one, s"),
+    ("--drain-timeout", "drain_timeout_s", float, "how long a stop waits for acks, s"),
+    ("--spool-max-count", "spool_max_count", int, "spool bound: measurements"),
+    ("--spool-max-bytes", "spool_max_bytes", int, "spool bound: bytes"),
+    ("--log-level", "log_level", str, "DEBUG, INFO, WARNING, ..."),
+    ("--progress", "progress", str, "progress line: auto (on a TTY), on, off"),
+]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autopilot edge", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a campaign")
+    run.add_argument("--config", type=Path, help="TOML config file")
+    run.add_argument("--resume", action="store_true", default=None,
+                     help="resume an existing campaign")
+    for flag, dest, kind, text in _RUN_FLAGS:
+        run.add_argument(flag, dest=dest, type=kind, help=text)
+    ctl = sub.add_parser("ctl", help="control the agent running on a spool folder")
+    ctl.add_argument("--spool", type=Path, required=True)
+    ctl.add_argument("--user", default="operator")
+    ctl.add_argument("--timeout", type=float, default=10.0)
+    ctl.add_argument("words", nargs="+", metavar="COMMAND",
+                     help="pause | resume | stop | abort | veto R C | "
+                          "veto-region R0 C0 R1 C1 | add-point R C")
+    export = sub.add_parser("export-truth", help="write a replay instrument's ground truth")
+    export.add_argument("spec", help="instrument spec, e.g. replay:beps")
+    export.add_argument("out", type=Path, help="output .npz")
+    sub.add_parser("drivers", help="list instrument drivers")
+    spool = sub.add_parser("spool", help="show what a spool folder holds")
+    spool.add_argument("--spool", type=Path, required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] not in SUBCOMMANDS and args_list[0] not in ("-h", "--help"):
+        args_list.insert(0, "run")  # `autopilot edge --planner ...` means run
+    try:
+        args = _parser().parse_args(args_list)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "ctl":
+            return _ctl(args)
+        if args.command == "export-truth":
+            return _export(args)
+        if args.command == "spool":
+            return _spool(args)
+        return _drivers()
+    except ConfigError as exc:
+        print(f"autopilot edge: {exc.message}", file=sys.stderr)
+        return 2
+    except EdgeAgentError as exc:
+        print(f"autopilot edge: {exc.message}", file=sys.stderr)
+        return 1
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from edge_agent.agent import EdgeAgent
+    from edge_agent.config import load_config
+    from edge_agent.progress import ProgressLine
+
+    flags = {dest: getattr(args, dest) for _, dest, _, _ in _RUN_FLAGS}
+    flags["resume"] = args.resume
+    config = load_config(flags, args.config)
+    _setup_logging(config.log_level)
+    show = config.progress == "on" or (config.progress == "auto" and sys.stderr.isatty())
+    line = ProgressLine(sys.stderr) if show else None
+    agent = EdgeAgent(config, on_progress=line.update if line else None)
+    log.info("edge %s: campaign %s on %s via %s, spool %s", config.edge_id, config.campaign,
+             agent.info.name, config.planner, config.spool)
+    interrupts = 0
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        action = "stop" if interrupts == 1 else "abort"
+        print(f"\n{action} requested (Ctrl-C again to abort)", file=sys.stderr)
+        agent.submit(action)
+
+    previous: Any = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        result = agent.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if line:
+            line.close()
+    log.info("campaign %s %s (%s): measured %d this run, %d acknowledged, %d still spooled, "
+             "%d rejected", config.campaign, result.state, result.reason, result.measured,
+             result.acked, result.pending, result.rejected)
+    if result.error:
+        print(f"autopilot edge: {result.error}", file=sys.stderr)
+    return result.exit_code
+
+
+def _ctl(args: argparse.Namespace) -> int:
+    from edge_agent.control import ControlClient, parse_command
+
+    action, cargs = parse_command(args.words)
+    client = ControlClient(args.spool)
+    try:
+        request_id = client.submit(action, cargs, args.user)
+        status, detail = client.wait(request_id, args.timeout)
+    finally:
+        client.close()
+    print(f"{action}: {status}{f' ({detail})' if detail else ''}")
+    return 0 if status == "accepted" else 1
+
+
+def _export(args: argparse.Namespace) -> int:
+    from edge_agent.instruments.registry import make_instrument
+    from edge_agent.instruments.replay import ReplayMicroscope
+
+    instrument = make_instrument(args.spec, dwell_s=0.0)
+    if not isinstance(instrument, ReplayMicroscope):
+        raise ConfigError(f"{args.spec} has no ground truth to export", field="spec")
+    path = instrument.export_truth(args.out)
+    grid = instrument.info.grid_shape
+    print(f"wrote {path}: {grid[0]} x {grid[1]} spectra of {instrument.info.spectrum_length} "
+          f"({instrument.info.attribution})")
+    return 0
+
+
+def _drivers() -> int:
+    from edge_agent.instruments.registry import drivers
+
+    for kind, text in drivers().items():
+        print(f"{kind:8s} {text}")
+    return 0
+
+
+def _spool(args: argparse.Namespace) -> int:
+    from edge_agent.control import AgentLock
+    from edge_agent.spool import DB_NAME, Spool
+
+    if not (args.spool / DB_NAME).exists():
+        raise ConfigError(f"no spool in {args.spool}", field="spool")
+    with Spool(args.spool) as spool:
+        print(f"spool {args.spool}: session {spool.session_id}, {spool.count} unacknowledged "
+              f"measurement(s), {spool.nbytes} bytes, {spool.rejected_count()} rejected; "
+              f"agent {'running' if AgentLock.held(args.spool) else 'not running'}")
+    return 0
