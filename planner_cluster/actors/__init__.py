@@ -1,0 +1,1 @@
+"""Campaign actors: the worker (plain class) and the Ray supervisor that hosts it."""

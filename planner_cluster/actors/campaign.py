@@ -1,0 +1,254 @@
+"""The campaign worker: one per campaign, the body of the Ray ``CampaignActor``.
+
+A plain class (Ray is applied in :mod:`planner_cluster.actors.supervisor`). Its thread keeps
+the candidates, raw spectra and model in memory and loops: take new measurements from Redis
+(the gateway's write is the notification), apply new controls, and whenever there is
+something new, train (warm start), rank every candidate, and write the plan with its model
+version. Everything it holds is rebuilt from Redis when it starts, so a restart resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import redis
+from numpy.typing import NDArray
+
+from ..campaign_config import CampaignSettings
+from ..candidates import make_candidates
+from ..errors import PlannerError
+from ..learner import ActiveLearner
+from ..scalarizers import scalarize
+from ..state import PlanRecord, StateStore, StoredMeasurement
+
+log = logging.getLogger(__name__)
+
+FINAL_STATUSES = ("finished", "aborted", "failed")
+
+
+class CampaignWorker:
+    """Plans one campaign until it ends or :meth:`stop` is called.
+
+    Args:
+        campaign_id: the campaign.
+        redis_url / prefix / password: where its state lives.
+        device: torch device for the model (``cuda`` when the actor got a GPU share).
+        lease_ttl_s: the campaign lease; another worker cannot plan while it is held.
+        poll_ms: how long one wait for new measurements blocks.
+    """
+
+    def __init__(self, campaign_id: str, redis_url: str, prefix: str, *,
+                 password: str | None = None, device: str = "cpu", lease_ttl_s: float = 10.0,
+                 poll_ms: int = 100, torch_threads: int = 1) -> None:
+        self.campaign_id = campaign_id
+        self.store = StateStore.connect(redis_url, prefix, password=password)
+        self.device = device
+        self.lease_ttl_s = lease_ttl_s
+        self.poll_ms = poll_ms
+        self.owner = f"worker-{uuid.uuid4().hex[:8]}"
+        self.torch_threads = torch_threads
+        self._stop = threading.Event()
+        self._state: dict[str, Any] = {"phase": "starting", "model_version": 0, "n_observed": 0}
+        self._thread = threading.Thread(target=self._run, name=f"campaign-{campaign_id}",
+                                        daemon=True)
+        self._thread.start()
+
+    # -- public (actor methods) -----------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        return {**self._state, "alive": self._thread.is_alive(), "owner": self.owner}
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        self.store.release_lease(self.campaign_id, self.owner)
+        self.store.close()
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        import torch
+
+        torch.set_num_threads(self.torch_threads)  # fair share: one campaign, bounded cores
+        while not self._stop.is_set():
+            try:
+                self._plan_campaign()
+                return
+            except redis.RedisError as exc:
+                self._state["phase"] = "waiting for redis"
+                log.warning("campaign %s: state store unavailable (%s); retrying",
+                            self.campaign_id, exc)
+                self._stop.wait(1.0)
+            except PlannerError as exc:
+                self._state.update(phase="failed", error=str(exc))
+                log.error("campaign %s cannot be planned: %s", self.campaign_id, exc)
+                self.store.publish_event(self.campaign_id, "planner_error", {"error": str(exc)})
+                self._stop.wait(5.0)
+
+    def _hold_lease(self) -> bool:
+        if self.store.acquire_lease(self.campaign_id, self.owner, self.lease_ttl_s):
+            return True
+        self._state["phase"] = "waiting for lease"
+        return False
+
+    def _plan_campaign(self) -> None:
+        while not self._hold_lease():
+            if self._stop.wait(1.0):
+                return
+        scan = None
+        while scan is None:
+            scan = self.store.get_scan(self.campaign_id)
+            if scan is None:
+                self._state["phase"] = "waiting for scan"
+                if self._stop.wait(self.poll_ms / 1000):
+                    return
+        record = self.store.require_campaign(self.campaign_id)
+        settings = CampaignSettings.from_config(record.config)
+        settings = replace(settings, model=replace(settings.model, device=self.device))
+        image, _channels = scan
+        self._state["phase"] = "building candidates"
+        candidates = make_candidates(image, patch=settings.patch, stride=settings.stride,
+                                     scale=settings.patch_scale)
+        axis = self.store.spectral_axis(self.campaign_id)
+        planner = _CampaignPlanner(self.store, self.campaign_id, settings, candidates, axis)
+        control_cursor = str(record.stats.get("control_cursor", "0-0"))
+        last_id = "0-0"
+        self._state["phase"] = "running"
+        while not self._stop.is_set():
+            if not self._hold_lease():
+                log.warning("campaign %s: lease lost; stopping", self.campaign_id)
+                return
+            new = self.store.read_measurements(self.campaign_id, last_id, count=500,
+                                               block_ms=self.poll_ms)
+            if new:
+                last_id = new[-1].stream_id
+                planner.add(new)
+            controls = self.store.read_controls(self.campaign_id, control_cursor)
+            for sid, control in controls:
+                planner.apply_control(control)
+                control_cursor = sid
+            if controls:
+                self.store.update_stats(self.campaign_id, {
+                    **self.store.require_campaign(self.campaign_id).stats,
+                    "control_cursor": control_cursor})
+            if planner.dirty:
+                planner.replan()
+                self._state.update(model_version=planner.version,
+                                   n_observed=planner.n_observed)
+            status = self.store.require_campaign(self.campaign_id).status
+            if status in FINAL_STATUSES:
+                self._state["phase"] = status
+                return
+
+
+class _CampaignPlanner:
+    """The science state of one campaign: raw spectra, the learner, the current policy."""
+
+    def __init__(self, store: StateStore, campaign_id: str, settings: CampaignSettings,
+                 candidates: Any, axis: NDArray[Any] | None) -> None:
+        self.store = store
+        self.campaign_id = campaign_id
+        self.settings = settings
+        self.candidates = candidates
+        self.axis = axis
+        self.learner = ActiveLearner(candidates, model_config=settings.model,
+                                     policy=settings.acquisition)
+        self.indices: list[int] = []
+        self.spectra: list[NDArray[Any]] = []
+        self.dirty = True
+        self.version = 0
+        self._rescore = False
+        self.timings: dict[str, float] = {}
+
+    @property
+    def n_observed(self) -> int:
+        return len(self.indices)
+
+    def _axis_for(self, spectrum: NDArray[Any]) -> NDArray[Any]:
+        n = spectrum.reshape(-1).shape[0]
+        if self.axis is not None and self.axis.shape[0] == n:
+            return self.axis
+        return np.arange(n, dtype=np.float64)
+
+    def _score(self, spectra: list[NDArray[Any]]) -> NDArray[np.float64]:
+        s = self.settings
+        batch = np.stack([np.asarray(x, dtype=np.float64).reshape(-1) for x in spectra])
+        return scalarize(s.scalarizer, batch, self._axis_for(batch[0]),
+                         **dict(s.scalarizer_params or {}))
+
+    def add(self, measurements: list[StoredMeasurement]) -> None:
+        coords = np.array([[m.row, m.col] for m in measurements], dtype=np.int64)
+        try:
+            idx = self.candidates.index_of(coords)
+        except PlannerError as exc:
+            log.warning("campaign %s: %s", self.campaign_id, exc)
+            return
+        values = self._score([m.spectrum for m in measurements])
+        self.learner.observe(idx.tolist(), values.tolist())
+        self.indices.extend(int(i) for i in idx)
+        self.spectra.extend(m.spectrum for m in measurements)
+        self.dirty = True
+
+    def apply_control(self, control: dict[str, Any]) -> None:
+        action, args = control.get("action"), control.get("args", {}) or {}
+        changes: dict[str, Any] = {}
+        if action == "set_scalarizer":
+            changes["scalarizer"] = {"name": args["name"], "params": args.get("params", {})}
+        elif action == "set_acquisition":
+            changes["acquisition"] = {"name": args["name"],
+                                      "maximize": args.get("maximize",
+                                                           self.settings.acquisition.maximize),
+                                      "params": args.get("params", {})}
+        elif action == "set_exploration":
+            weight = float(args["weight"])
+            pol = self.settings.acquisition
+            changes["acquisition"] = {"name": pol.name, "maximize": pol.maximize,
+                                      "params": {**pol.params, "beta": weight, "xi": weight}}
+        elif action == "veto":
+            self.dirty = True  # the gateway stored the vetoes; re-rank around them
+            return
+        else:
+            return
+        config = self.store.update_config(self.campaign_id, changes)
+        new = CampaignSettings.from_config(config)
+        self.settings = replace(new, model=self.settings.model)
+        self.learner.policy = self.settings.acquisition
+        if action == "set_scalarizer" and self.spectra:
+            self.learner.rescore(self._score(self.spectra).tolist())
+        self.dirty = True
+        self.store.publish_event(self.campaign_id, "replanned", {"reason": action})
+
+    def replan(self) -> None:
+        s = self.settings
+        vetoed = self.store.vetoed_points(self.campaign_id)
+        pending = (self.candidates.index_of(np.array(sorted(vetoed))).tolist()
+                   if vetoed else [])
+        t0 = time.perf_counter()
+        if self.n_observed == 0:
+            seeds = self.learner.seed_points(max(s.seeds, 1))
+            points = self.candidates.coords[seeds]
+            plan = PlanRecord(0, points.astype(np.int32),
+                              np.zeros(len(points), np.float32), "seed", time.time(),
+                              {"rank_s": time.perf_counter() - t0})
+            self.store.put_plan(self.campaign_id, plan)
+            self.dirty = False
+            return
+        report = self.learner.update()
+        fit_s = time.perf_counter() - t0
+        ranked = self.learner.rank(q=s.plan_size, pending=pending)
+        self.version = ranked.model_version
+        stats = {"fit_s": round(fit_s, 4), "rank_s": round(ranked.seconds, 4),
+                 "n_train": report.n_train, "loss": float(report.loss),
+                 "best": self.learner.best_value()}
+        self.store.put_predictions(self.campaign_id, ranked.model_version, ranked.mean,
+                                   ranked.variance)
+        self.store.put_plan(self.campaign_id, PlanRecord(
+            ranked.model_version, ranked.coords.astype(np.int32),
+            ranked.scores.astype(np.float32), ranked.acquisition, time.time(), stats))
+        self.dirty = False
