@@ -153,6 +153,13 @@ class Conversation:
 
     def _refuse_inbound(self, exc: p.ProtocolError) -> None:
         log.warning("refused a message from the planner: %s", exc)
+        if isinstance(exc, p.AuthenticationError):
+            # Never answered: the planner could not authenticate the answer either.
+            if self.phase == "hello" and exc.code in (p.ErrorCode.BAD_SIGNATURE,
+                                                      p.ErrorCode.MISSING_SIGNATURE):
+                self.agent._fail(f"the planner's answer failed the signature check ({exc}): "
+                                 "the signing keys or schemes differ")
+            return
         if self.link.is_open and self.phase != "connecting":
             detail = {k: v for k, v in exc.detail.items() if isinstance(v, str | int | list)}
             self._send(p.Error(exc.code.value, exc.message, detail), "error")
