@@ -228,6 +228,10 @@ class Gateway:
         sender, cid = msg.header.sender, body.campaign_id
         origin = f"{sender}:{msg.header.session}:{msg.header.seq}"
         config = dict(body.config, origin=origin)
+        if "patch_scale" not in config:  # the instrument said it in hello
+            edge = self.store.edge(sender)
+            instrument = (edge or {}).get("stats", {}).get("instrument", {})
+            config["patch_scale"] = int(instrument.get("patch_scale", 1))
         created = self.store.create_campaign(
             cid, edge_id=sender, owner=str(body.config.get("owner", sender)), config=config,
             spectral_axis=body.spectral_axis)

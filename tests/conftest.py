@@ -55,3 +55,18 @@ def store(redis_server: Any, tmp_path: Path, request: pytest.FixtureRequest) -> 
     s = StateStore.connect(redis_server.url, prefix, blob_dir=tmp_path / "blobs")
     yield s
     s.close()
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> Iterator[None]:
+    """One local Ray per test session, on loopback, with explicit memory limits."""
+    import ray
+
+    from planner_cluster.actors.supervisor import init_ray
+    from planner_cluster.config import PlannerConfig
+
+    started = init_ray(PlannerConfig(ray="local", ray_num_cpus=2, ray_memory_mb=3072,
+                                     ray_object_store_mb=256))
+    yield
+    if started:
+        ray.shutdown()

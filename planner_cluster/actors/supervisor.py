@@ -30,8 +30,9 @@ class RayStartError(PlannerError, RuntimeError):
     """Ray could not be started or joined."""
 
 
-def init_ray(config: PlannerConfig) -> None:
+def init_ray(config: PlannerConfig) -> bool:
     """Start a local Ray on 127.0.0.1 (``ray=local``) or join one (``auto`` or an address).
+    Returns False when this process was connected to Ray already (its owner stops it).
 
     Token authentication stays on (Ray's default for local clusters since 2.59); a remote
     cluster's token comes from ``RAY_AUTH_TOKEN_PATH`` in the process environment.
@@ -39,7 +40,7 @@ def init_ray(config: PlannerConfig) -> None:
     import ray
 
     if ray.is_initialized():
-        return
+        return False
     try:
         if config.ray == "local":
             ray.init(num_cpus=config.ray_num_cpus,
@@ -53,6 +54,7 @@ def init_ray(config: PlannerConfig) -> None:
                      configure_logging=False)
     except Exception as exc:
         raise RayStartError(f"cannot start or join Ray ({config.ray}): {exc}") from exc
+    return True
 
 
 class Supervisor:

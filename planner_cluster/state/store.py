@@ -67,11 +67,12 @@ class StateStore:
 
     @classmethod
     def connect(cls, url: str, prefix: str = "autopilot", *, password: str | None = None,
-                blob_dir: Path | None = None, **ssl: Any) -> StateStore:
+                blob_dir: Path | None = None, ssl: dict[str, str] | None = None) -> StateStore:
         """Connect to ``url`` (``redis://`` or ``rediss://`` for TLS; ``ssl`` takes redis-py's
         ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``)."""
         client = redis.Redis.from_url(url, password=password, socket_timeout=10,
-                                      socket_connect_timeout=5, health_check_interval=30, **ssl)
+                                      socket_connect_timeout=5, health_check_interval=30,
+                                      **(ssl or {}))
         return cls(client, prefix, blob_dir=blob_dir)
 
     def blocking_clone(self) -> StateStore:

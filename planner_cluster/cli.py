@@ -1,0 +1,112 @@
+"""``autopilot planner`` and ``autopilot campaigns`` (typer; the edge's CLI is argparse)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from .config import ConfigError, load_config
+
+planner_app = typer.Typer(add_completion=False, help="Run the planner: gateway, Redis state, "
+                          "Ray campaign actors.")
+campaigns_app = typer.Typer(add_completion=False, help="List campaigns and their state.")
+
+RedisOpt = Annotated[str | None, typer.Option("--redis", help="Redis URL; empty: embedded")]
+ConfigOpt = Annotated[str | None, typer.Option("--config", help="TOML config file")]
+PrefixOpt = Annotated[str | None, typer.Option("--prefix", help="Redis key prefix")]
+
+
+@planner_app.command()
+def planner(
+    config_file: ConfigOpt = None,
+    redis: RedisOpt = None,
+    prefix: PrefixOpt = None,
+    ray: Annotated[str | None, typer.Option(help="local | auto | HOST:PORT")] = None,
+    bind: Annotated[str | None, typer.Option(help="gateway endpoint, tcp://*:PORT")] = None,
+    signing_key: Annotated[str | None, typer.Option(help="signing key file")] = None,
+    signing_scheme: Annotated[str | None, typer.Option(help="hmac-sha256|blake3|blake2b")]
+    = None,
+    curve_secret: Annotated[str | None, typer.Option(help="planner .key_secret file")] = None,
+    curve_authorized: Annotated[str | None, typer.Option(help="folder of edge .key files")]
+    = None,
+    data_dir: Annotated[str | None, typer.Option(help="blobs and embedded Redis data")] = None,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+) -> None:
+    """Serve edges until interrupted."""
+    from .service import PlannerService
+
+    logging.basicConfig(level=log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(config_file, overrides={
+            "redis_url": redis, "redis_prefix": prefix, "ray": ray, "bind": bind,
+            "signing_key_file": signing_key, "signing_scheme": signing_scheme,
+            "curve_secret_file": curve_secret, "curve_authorized_dir": curve_authorized,
+            "data_dir": data_dir})
+    except ConfigError as exc:
+        typer.echo(f"autopilot planner: {exc}", err=True)
+        raise typer.Exit(2) from None
+    service = PlannerService(config)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        service.stop()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    service.run()
+
+
+@campaigns_app.command()
+def campaigns(
+    config_file: ConfigOpt = None,
+    redis: RedisOpt = None,
+    prefix: PrefixOpt = None,
+) -> None:
+    """List every campaign: status, owner, edge, points, model version."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .state import StateStore
+
+    config = load_config(config_file, overrides={"redis_url": redis, "redis_prefix": prefix})
+    if not config.redis_url:
+        typer.echo("autopilot campaigns: --redis URL is required", err=True)
+        raise typer.Exit(2)
+    store = StateStore.connect(config.redis_url, config.redis_prefix,
+                               password=config.redis_password(), ssl=config.redis_ssl())
+    table = Table("campaign", "status", "owner", "edge", "points", "model", "updated")
+    import time
+
+    for c in store.list_campaigns():
+        table.add_row(c.campaign_id, c.status, c.owner, c.edge_id, str(c.n_measured),
+                      str(c.model_version), time.strftime("%H:%M:%S", time.localtime(c.updated)))
+    store.close()
+    Console().print(table)
+
+
+def _run(app: typer.Typer, name: str, argv: list[str] | None) -> int:
+    try:
+        app(args=sys.argv[1:] if argv is None else argv, prog_name=f"autopilot {name}",
+            standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+def planner_main(argv: list[str] | None = None) -> int:
+    return _run(planner_app, "planner", argv)
+
+
+def campaigns_main(argv: list[str] | None = None) -> int:
+    return _run(campaigns_app, "campaigns", argv)

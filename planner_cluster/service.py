@@ -1,0 +1,113 @@
+"""The planner process: state store, Ray and campaign actors, and the gateway, together.
+
+``PlannerService(config).run()`` serves until SIGINT/SIGTERM (or :meth:`stop`). With an empty
+``redis_url`` it starts an embedded Redis server of its own (the one-command default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from protocol import Signer, transport
+
+from .config import PlannerConfig
+from .gateway import Gateway, GatewaySettings
+from .redis_server import RedisServer
+from .state import StateStore
+
+log = logging.getLogger(__name__)
+
+
+class PlannerService:
+    def __init__(self, config: PlannerConfig) -> None:
+        self.config = config
+        self.redis_server: RedisServer | None = None
+        self.store: StateStore | None = None
+        self.supervisor: Any = None
+        self.gateway: Gateway | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reaper_stop = threading.Event()
+        self._owns_ray = False
+        self.ready = threading.Event()
+
+    @property
+    def redis_url(self) -> str:
+        if self.redis_server is not None:
+            return self.redis_server.url
+        return self.config.redis_url
+
+    def _curve(self) -> transport.CurveServerKeys | None:
+        c = self.config
+        if not c.curve_secret_file:
+            return None
+        public, secret = transport.load_keypair(c.curve_secret_file)
+        return transport.CurveServerKeys(public, secret, Path(c.curve_authorized_dir))
+
+    def start(self) -> None:
+        """Everything but the gateway's loop: Redis, Ray, the supervisor, live actors."""
+        from .actors.supervisor import Supervisor, init_ray
+
+        c = self.config
+        if not c.redis_url:
+            self.redis_server = RedisServer(binary=c.redis_server_bin or None,
+                                            data_dir=Path(c.data_dir) / "redis",
+                                            appendonly=True).start()
+        password = c.redis_password()
+        self.store = StateStore.connect(self.redis_url, c.redis_prefix, password=password,
+                                        blob_dir=Path(c.data_dir) / "blobs", ssl=c.redis_ssl())
+        self.store.ping()
+        self._owns_ray = init_ray(c)
+        self.supervisor = Supervisor(self.redis_url, c.redis_prefix, password=password,
+                                     gpu_fraction=c.gpu_fraction)
+        resumed = self.supervisor.ensure_live_campaigns(self.store)
+        if resumed:
+            log.info("resumed actors for %s", resumed)
+        self.gateway = Gateway(self.store, GatewaySettings(
+            bind=c.bind, signer=Signer(c.signing_key(), c.signing_scheme),
+            planner_id=c.planner_id, heartbeat_s=c.heartbeat_s, curve=self._curve()),
+            on_campaign=self.supervisor.ensure_soon)
+        threading.Thread(target=self._reap, name="reaper", daemon=True).start()
+
+    def _reap(self) -> None:
+        while not self._reaper_stop.wait(2.0):
+            try:
+                done = self.supervisor.reap(self.store)
+                if done:
+                    log.info("campaigns over, actors stopped: %s", done)
+            except Exception as exc:  # Redis or Ray hiccup: try again next round
+                log.warning("reaper: %s", exc)
+
+    def run(self) -> None:
+        """Start, then serve in this thread until :meth:`stop`; always cleans up."""
+        try:
+            self.start()
+            assert self.gateway is not None
+            self._loop = asyncio.new_event_loop()
+            self.ready.set()
+            self._loop.run_until_complete(self.gateway.serve())
+        finally:
+            self.shutdown()
+
+    def stop(self) -> None:
+        """Thread-safe: ask the gateway loop to finish."""
+        if self._loop is not None and self.gateway is not None:
+            self._loop.call_soon_threadsafe(self.gateway.stop)
+
+    def shutdown(self) -> None:
+        import ray
+
+        self._reaper_stop.set()
+        if self.supervisor is not None:
+            self.supervisor.shutdown()
+        if self._owns_ray and ray.is_initialized():
+            ray.shutdown()
+        if self.store is not None:
+            self.store.close()
+        if self.redis_server is not None:
+            self.redis_server.stop()
+        if self._loop is not None:
+            self._loop.close()
