@@ -168,8 +168,9 @@ class EdgeAgent:
                      self.outbox.pending)
         self._started = time.monotonic()
         self.state.fire("start", f"campaign {cid}")
-        if not self.conv.scan_acked:
-            self._job = self._executor.submit(self.instrument.scan)
+        # The structural scan comes first, on every start (the instrument needs it to place
+        # the probe); it is sent only if the planner has not acknowledged one already.
+        self._job = self._executor.submit(self.instrument.scan)
         last_poll = last_report = 0.0
         try:
             while not self.state.terminal:

@@ -55,6 +55,7 @@ class Conversation:
         self._scan_sent_at: float | None = None
         self._forwards: dict[str, tuple[int, p.Control]] = {}
         self._forwarded_now: set[str] = set()
+        self._vetoes_shared = False
 
     @property
     def ready(self) -> bool:
@@ -205,6 +206,8 @@ class Conversation:
                 f"campaign:{self.cfg.campaign}", "started"))
             self.backoff.reset()
             self._last_heard, self._next_heartbeat = now, now
+            if not self._vetoes_shared:
+                self._share_vetoes()
         elif body.seq == self._scan_seq:
             self.scan_acked, self.scan_image = True, None
             self.agent.spool.write(lambda: self.agent.spool.set_meta(
@@ -286,12 +289,25 @@ class Conversation:
     # -- outbound ------------------------------------------------------------------------------
 
     def scan_ready(self, image: np.ndarray[Any, Any]) -> None:
-        self.scan_image = image
+        if not self.scan_acked:
+            self.scan_image = image
 
     def forward(self, action: str, args: dict[str, Any], user: str) -> None:
         """Tell the planner about a local veto or added point (resent until acked)."""
         control = p.Control(self.cfg.campaign, action, args, user, control_id=p.new_id())
         self._forwards[control.control_id] = (self.agent.spool.next_seq(), control)
+
+    def _share_vetoes(self) -> None:
+        """Tell the planner every veto this spool holds (once per run): a restarted planner,
+        or one that never heard a veto made while the link was down, learns them."""
+        self._vetoes_shared = True
+        regions = self.agent.channel.vetoes(self.cfg.campaign)
+        points = [[r0, c0] for r0, c0, r1, c1 in regions if (r0, c0) == (r1, c1)]
+        if points:
+            self.forward("veto", {"points": points}, "edge")
+        for r0, c0, r1, c1 in regions:
+            if (r0, c0) != (r1, c1):
+                self.forward("veto", {"region": [r0, c0, r1, c1]}, "edge")
 
     def bye(self, reason: str) -> None:
         self._send(p.Bye(reason), "bye")

@@ -202,6 +202,10 @@ class FakePlanner:
             if camp is not None and body.action == "veto":
                 for r, c in body.args.get("points", []):
                     camp["vetoed"].add((r, c))
+                if "region" in body.args:
+                    r0, c0, r1, c1 = body.args["region"]
+                    camp["vetoed"].update((r, c) for r in range(r0, r1 + 1)
+                                          for c in range(c0, c1 + 1))
             self._send(ident, p.Ack(h.seq, "accepted", "noted"), h)
 
     def _campaign_start(self, ident: bytes, h: p.Header, body: p.CampaignStart) -> None:
