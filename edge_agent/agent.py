@@ -135,6 +135,11 @@ class EdgeAgent:
         lock = AgentLock(self.config.spool)
         self.config.spool.mkdir(parents=True, exist_ok=True)
         lock.acquire()
+        address = f"inproc://edge-wake-{id(self):x}"
+        self._wake_rx: zmq.Socket[Any] = self.ctx.socket(zmq.PAIR)
+        self._wake_rx.bind(address)
+        self._wake_tx: zmq.Socket[Any] = self.ctx.socket(zmq.PAIR)
+        self._wake_tx.connect(address)
         try:
             with Spool(self.config.spool, max_count=self.config.spool_max_count,
                        max_bytes=self.config.spool_max_bytes) as spool:
@@ -142,9 +147,22 @@ class EdgeAgent:
         finally:
             lock.release()
             self._executor.shutdown(wait=True)
+            self._wake_tx.close(linger=0)
+            self._wake_rx.close(linger=0)
             self.instrument.close()
             if self._own_ctx:
                 self.ctx.term()
+
+    def _in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run an instrument call on the worker thread, then wake the loop (only this
+        thread uses ``_wake_tx``)."""
+        try:
+            return fn(*args)
+        finally:
+            try:
+                self._wake_tx.send(b"", zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass  # the loop polls anyway
 
     # -- setup and loop ---------------------------------------------------------------------
 
@@ -163,6 +181,7 @@ class EdgeAgent:
                     heartbeat_s=self.config.heartbeat_s)
         self.commands = Commands(cid, self.state, self.picker, self.channel, self.instrument)
         self.conv = Conversation(self, link)
+        self.conv.wake = self._wake_rx
         if self.outbox.pending:
             log.info("spool holds %d unacknowledged measurement(s): they are resent first",
                      self.outbox.pending)
@@ -170,7 +189,7 @@ class EdgeAgent:
         self.state.fire("start", f"campaign {cid}")
         # The structural scan comes first, on every start (the instrument needs it to place
         # the probe); it is sent only if the planner has not acknowledged one already.
-        self._job = self._executor.submit(self.instrument.scan)
+        self._job = self._executor.submit(self._in_worker, self.instrument.scan)
         last_poll = last_report = 0.0
         try:
             while not self.state.terminal:
@@ -179,7 +198,7 @@ class EdgeAgent:
                 if now - last_poll >= 0.05:
                     self._poll_commands()
                     last_poll = now
-                self.conv.receive(0.01 if self._job is None else 0.005)
+                self.conv.receive(0.02)  # an acquisition ending cuts the wait short
                 self._measure_step(time.monotonic())
                 self.conv.send_due(time.monotonic())
                 self._finish_step(time.monotonic())
@@ -272,7 +291,8 @@ class EdgeAgent:
         if choice is None:
             return
         self._job_choice = choice
-        self._job = self._executor.submit(self.instrument.acquire, choice.row, choice.col)
+        self._job = self._executor.submit(self._in_worker, self.instrument.acquire, choice.row,
+                                          choice.col)
 
     def _collect(self, job: Future[Any]) -> None:
         """Store a finished job's result: the scan, or a spectrum (spooled durably first)."""

@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import zmq
 
 import protocol as p
 from edge_agent.delivery import Reaction, Sent, SentLog, reaction
@@ -38,6 +39,7 @@ class Conversation:
         self.agent = agent
         self.cfg = agent.config
         self.link = link
+        self.wake: zmq.Socket[Any] | None = None  # signalled when an acquisition ends
         self.phase = "down"
         self.backoff = Backoff(self.cfg.backoff_initial_s, self.cfg.backoff_max_s)
         self.heartbeat_s = self.cfg.heartbeat_s
@@ -131,7 +133,7 @@ class Conversation:
         acks: list[int] = []
         duplicates = 0
         for i in range(512):
-            if not self.link.poll(timeout_s if i == 0 else 0):
+            if not self.link.poll(timeout_s if i == 0 else 0, self.wake if i == 0 else None):
                 break
             now = time.monotonic()
             try:

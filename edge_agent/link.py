@@ -113,8 +113,19 @@ class Link:
             raise LinkError(f"send to {self.endpoint} failed: {exc.message}",
                             endpoint=self.endpoint, msg_type=body.msg_type) from exc
 
-    def poll(self, timeout_s: float) -> bool:
-        return self.sock is not None and bool(self.sock.poll(int(timeout_s * 1000), zmq.POLLIN))
+    def poll(self, timeout_s: float, wake: zmq.Socket[Any] | None = None) -> bool:
+        """Wait up to ``timeout_s`` for a message; a message on ``wake`` (an inproc socket
+        the instrument thread signals when an acquisition ends) cuts the wait short."""
+        poller = zmq.Poller()
+        if self.sock is not None:
+            poller.register(self.sock, zmq.POLLIN)
+        if wake is not None:
+            poller.register(wake, zmq.POLLIN)
+        events = dict(poller.poll(int(timeout_s * 1000)))
+        if wake is not None and wake in events:
+            while wake.poll(0, zmq.POLLIN):
+                wake.recv(zmq.NOBLOCK)
+        return self.sock is not None and self.sock in events
 
     def receive(self) -> p.Message:
         """Decode one waiting message (call after :meth:`poll`).

@@ -51,12 +51,14 @@ CREATE TABLE IF NOT EXISTS measured (
 """
 
 
-def connect(path: Path, timeout_s: float = 5.0) -> sqlite3.Connection:
-    """A connection in WAL mode with ``synchronous=FULL`` (durable commits)."""
+def connect(path: Path, timeout_s: float = 5.0, synchronous: str = "FULL") -> sqlite3.Connection:
+    """A connection in WAL mode; ``synchronous=FULL`` makes every commit durable (fsync)."""
+    if synchronous not in ("FULL", "NORMAL", "OFF"):
+        raise ValueError(f"synchronous must be FULL, NORMAL or OFF, got {synchronous!r}")
     conn = sqlite3.connect(str(path), timeout=timeout_s, isolation_level=None,
                            check_same_thread=True)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
     return conn
 
@@ -83,16 +85,19 @@ class Spool:
     Args:
         directory: the spool folder (created if absent).
         max_count / max_bytes: bounds on unacknowledged measurements (count, spectrum bytes).
+        synchronous: ``FULL`` (default: durable against power loss); ``NORMAL`` survives a
+            crash of the agent but not of the OS; benchmarks compare them.
     """
 
     def __init__(self, directory: str | Path, *, max_count: int = 100_000,
-                 max_bytes: int = 1 << 30) -> None:
+                 max_bytes: int = 1 << 30, synchronous: str = "FULL") -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.max_count = max_count
         self.max_bytes = max_bytes
+        self.synchronous = synchronous
         try:
-            self.conn = connect(self.directory / DB_NAME)
+            self.conn = connect(self.directory / DB_NAME, synchronous=synchronous)
             self.conn.executescript(_SCHEMA)
             self.session_id = self._meta("session_id") or self._new_session()
             self._next_seq = int(self._meta("seq_reserved") or 0)
@@ -180,7 +185,7 @@ class Spool:
                     removed += 1
                     self.nbytes -= int(row[0])
 
-        self._write(delete)
+        self._write(delete, durable=False)
         self.count -= removed
         return removed
 
@@ -228,16 +233,28 @@ class Spool:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _write(self, work: Any) -> None:
-        """Run ``work`` in one IMMEDIATE transaction; the commit is durable."""
+    def _write(self, work: Any, durable: bool = True) -> None:
+        """Run ``work`` in one IMMEDIATE transaction.
+
+        ``durable=False`` skips the fsync of this one commit (WAL order is kept: the next
+        durable commit fsyncs it too). Used for deletions on ack: losing one to a power cut
+        only means a resend, which the planner recognises as a duplicate.
+        """
+        relax = not durable and self.synchronous == "FULL"
         try:
-            self.conn.execute("BEGIN IMMEDIATE")
+            if relax:
+                self.conn.execute("PRAGMA synchronous=NORMAL")
             try:
-                work()
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    work()
+                except BaseException:
+                    self.conn.execute("ROLLBACK")
+                    raise
+                self.conn.execute("COMMIT")
+            finally:
+                if relax:
+                    self.conn.execute("PRAGMA synchronous=FULL")
         except sqlite3.Error as exc:
             raise SpoolError(f"spool write failed in {self.directory}: {exc}",
                              path=str(self.directory)) from exc
