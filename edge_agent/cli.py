@@ -156,8 +156,13 @@ def _run(args: argparse.Namespace) -> int:
 
 def _ctl(args: argparse.Namespace) -> int:
     from edge_agent.control import ControlClient, parse_command
+    from edge_agent.errors import ControlError
 
-    action, cargs = parse_command(args.words)
+    try:
+        action, cargs = parse_command(args.words)
+    except ControlError as exc:  # a usage error, not a refusal
+        print(f"autopilot edge ctl: {exc.message}", file=sys.stderr)
+        return 2
     client = ControlClient(args.spool)
     try:
         request_id = client.submit(action, cargs, args.user)
