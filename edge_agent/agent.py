@@ -274,6 +274,10 @@ class EdgeAgent:
                 job, self._job = self._job, None
                 self._collect(job)
             return
+        if self.conv.scan_needed and not self.state.terminal:
+            self.conv.scan_needed = False  # the planner lost the campaign: scan again
+            self._job = self._executor.submit(self._in_worker, self.instrument.scan)
+            return
         if self.state.state is not State.RUNNING:
             return
         spent = self._budget_spent(now)

@@ -53,6 +53,7 @@ class Conversation:
         self.resume = self.cfg.resume or spool.get_meta(f"campaign:{cid}") is not None
         self.scan_acked = spool.get_meta(f"scan_acked:{cid}") == "1"
         self.scan_image: np.ndarray[Any, Any] | None = None
+        self.scan_needed = False
         self._scan_seq = -1
         self._scan_sent_at: float | None = None
         self._forwards: dict[str, tuple[int, p.Control]] = {}
@@ -203,6 +204,11 @@ class Conversation:
                 self.agent._fail(f"planner refused campaign {self.cfg.campaign}: {body.detail}")
                 return
             log.info("campaign %s %s", self.cfg.campaign, body.detail or body.status)
+            if body.detail == "created" and self.scan_acked:  # the planner lost it
+                log.warning("planner created campaign %s anew: sending the scan again",
+                            self.cfg.campaign)
+                self.scan_acked, self._scan_seq, self._scan_sent_at = False, -1, None
+                self.scan_needed = self.scan_image is None
             self.phase, self.resume = "ready", True
             self.agent.spool.write(lambda: self.agent.spool.set_meta(
                 f"campaign:{self.cfg.campaign}", "started"))
@@ -272,8 +278,7 @@ class Conversation:
             self.agent.outbox.requeue_all()
             self.resume, self.scan_acked = False, False
             self._scan_seq, self._scan_sent_at = -1, None
-            if self.scan_image is None:
-                self.scan_image = self.agent.instrument.scan()
+            self.scan_needed = self.scan_image is None  # the agent rescans between spectra
             self._start_campaign(now)
         elif sent.kind == "measurement":
             if todo is Reaction.RESEND_NOW:

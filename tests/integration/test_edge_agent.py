@@ -182,3 +182,18 @@ def test_planner_started_after_the_edge(tmp_path: Path) -> None:
         assert_exactly_once(planner, 5)
     finally:
         planner.close()
+
+
+@pytest.mark.parametrize("campaigns", [False, True], ids=["gateway-restart", "state-lost"])
+def test_planner_forgets_the_edge(planner: FakePlanner, tmp_path: Path, campaigns: bool) -> None:
+    """not_welcomed -> hello again; unknown_campaign -> campaign_start and the scan again."""
+    planner.faults(batch=6)
+    run = start_agent(edge_config(planner.endpoint, tmp_path / "spool", max_points=20,
+                                  dwell_s=0.01))
+    wait_for(lambda: planner.count() >= 4, what="measuring")
+    planner.forget(campaigns=campaigns)
+    result = run.join()
+    assert result.exit_code == 0, result
+    assert len(planner.messages("hello")) >= (1 if campaigns else 2)
+    assert len(planner.messages("scan")) == (2 if campaigns else 1)
+    assert_exactly_once(planner, 20)

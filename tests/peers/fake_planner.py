@@ -224,7 +224,20 @@ class FakePlanner:
         if camp["grid"] is not None:
             self._plan(ident, body.campaign_id)
 
+    def forget(self, campaigns: bool = False) -> None:
+        """Lose every connection (like a restarted gateway) and, optionally, the campaigns
+        (like a planner that lost its state). Stored measurements stay."""
+        self.call(lambda: self._forget(campaigns))
+
+    def _forget(self, campaigns: bool) -> None:
+        self._welcomed.clear()
+        if campaigns:
+            self.campaigns.clear()
+
     def _measurement(self, ident: bytes, h: p.Header, body: p.Measurement) -> None:
+        if body.campaign_id not in self.campaigns:
+            self._send(ident, p.Error("unknown_campaign", "no such campaign"), h)
+            return
         with self._lock:
             f = self._faults
             code = f.measurement_errors.pop(0) if f.measurement_errors else None
