@@ -135,8 +135,14 @@ class FakePlanner:
 
     def send_control(self, campaign: str, action: str, args: dict[str, Any] | None = None,
                      edge: str = "edge-test") -> None:
-        self.call(lambda: self._send(edge.encode(), p.Control(campaign, action, args or {},
-                                                              "dashboard", p.new_id())))
+        def send() -> None:
+            camp = self.campaigns.get(campaign)
+            if camp is not None and action == "veto":
+                self._veto(camp, args or {})  # the planner plans around its own vetoes
+            self._send(edge.encode(), p.Control(campaign, action, args or {}, "dashboard",
+                                                p.new_id()))
+
+        self.call(send)
 
     # -- loop --------------------------------------------------------------------------------
 
@@ -200,13 +206,16 @@ class FakePlanner:
         elif isinstance(body, p.Control):
             camp = self.campaigns.get(body.campaign_id)
             if camp is not None and body.action == "veto":
-                for r, c in body.args.get("points", []):
-                    camp["vetoed"].add((r, c))
-                if "region" in body.args:
-                    r0, c0, r1, c1 = body.args["region"]
-                    camp["vetoed"].update((r, c) for r in range(r0, r1 + 1)
-                                          for c in range(c0, c1 + 1))
+                self._veto(camp, body.args)
             self._send(ident, p.Ack(h.seq, "accepted", "noted"), h)
+
+    @staticmethod
+    def _veto(camp: dict[str, Any], args: dict[str, Any]) -> None:
+        for r, c in args.get("points", []):
+            camp["vetoed"].add((r, c))
+        if "region" in args:
+            r0, c0, r1, c1 = args["region"]
+            camp["vetoed"].update((r, c) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1))
 
     def _campaign_start(self, ident: bytes, h: p.Header, body: p.CampaignStart) -> None:
         camp = self.campaigns.get(body.campaign_id)
