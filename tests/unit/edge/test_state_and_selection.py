@@ -89,7 +89,7 @@ def test_manual_points_come_first_and_are_checked() -> None:
 ])
 def test_bad_vetoes_are_refused_with_reasons(args: dict[str, object], message: str) -> None:
     with pytest.raises(ControlError, match=message):
-        PointPicker((4, 4)).parse_veto(args)  # type: ignore[arg-type]
+        PointPicker((4, 4)).parse_veto(args)
 
 
 def test_parse_local_commands() -> None:
