@@ -72,6 +72,7 @@ class Gateway:
         self.session = p.Session(settings.planner_id, settings.signer, limits=settings.limits)
         self.ctx = zmq.asyncio.Context()
         self.sock: zmq.asyncio.Socket | None = None
+        self._tx: zmq.Socket[Any] | None = None
         self._welcomed: set[str] = set()
         self._campaigns: dict[str, CampaignRecord] = {}
         self._grids: dict[str, tuple[int, int]] = {}
@@ -97,6 +98,9 @@ class Gateway:
         sock = cast(zmq.asyncio.Socket, transport.make_router(
             self.ctx, self.settings.bind, limits=self.settings.limits, curve=self.settings.curve))
         self.sock = sock
+        # Sends go through a synchronous shadow of the same socket (this thread only), so a
+        # reply to a vanished edge raises EHOSTUNREACH here instead of in an unawaited Future.
+        self._tx = zmq.Socket.shadow(sock.underlying)
         log.info("gateway listening on %s", self.settings.bind)
         follower = asyncio.create_task(self._follow_events())
         try:
@@ -150,10 +154,11 @@ class Gateway:
 
     def _send(self, identities: list[bytes], body: p.Body,
               parent: p.Header | None = None) -> p.Message | None:
-        assert self.sock is not None
+        assert self._tx is not None, "serve() not started"
         msg = self.session.message(body, parent=parent)
         try:
-            self.sock.send_multipart(self.session.encode(msg, identities), copy=False)
+            self._tx.send_multipart(self.session.encode(msg, identities), copy=False,
+                                    flags=zmq.NOBLOCK)
         except zmq.ZMQError as exc:  # EHOSTUNREACH: that edge is gone; it will resend
             log.info("cannot reach %r: %s", identities, exc)
             return None
@@ -311,6 +316,14 @@ class Gateway:
                               state=body.state, stats=body.stats,
                               ttl_s=max(60.0, 10 * self.settings.heartbeat_s))
         self._send(ids, p.Heartbeat("ok"), msg.header)
+        # An edge behind the newest plan gets it again: a push lost while the edge was
+        # reconnecting, or while this gateway was down, is repaired within one heartbeat.
+        if body.campaign_id and isinstance(body.stats.get("plan_version"), int):
+            plan = self.store.get_plan(body.campaign_id)
+            record = self._campaigns.get(body.campaign_id)
+            if (plan is not None and plan.model_version > body.stats["plan_version"]
+                    and (record is None or record.edge_id == msg.header.sender)):
+                self._send_plan(ids, body.campaign_id)
 
     def _control(self, ids: list[bytes], msg: p.Message) -> None:
         body = msg.body

@@ -136,12 +136,7 @@ class Supervisor:
         ray.kill(self.handles[campaign_id], no_restart=not restart)
 
     def shutdown(self) -> None:
-        import ray
-
+        """Stop supervising. Detached actors keep planning: a restarted planner (or another
+        one) finds them by name, and a planner that owns its local Ray stops them with it."""
         self._pool.shutdown(wait=True)
-        for handle in self.handles.values():
-            try:
-                ray.kill(handle, no_restart=True)
-            except Exception as exc:  # already gone
-                log.debug("kill: %s", exc)
         self.handles.clear()

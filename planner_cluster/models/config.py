@@ -20,6 +20,7 @@ class DKLConfig:
         patch_shape: (p, p, C) of the candidates' patches, for ``cnn``.
         kernel: ``rbf`` or ``matern52`` (ARD over the latent dims).
         lr: Adam learning rate.
+        adam_beta1: Adam's first-moment decay (gpax uses 0.5).
         iterations: Adam steps for a cold fit (new weights).
         warm_iterations: Adam steps for a warm fit (previous weights).
         cold_restart_every: every k-th fit starts from fresh weights (0: never after the first).
@@ -40,6 +41,7 @@ class DKLConfig:
     patch_shape: tuple[int, int, int] | None = None
     kernel: Literal["rbf", "matern52"] = "rbf"
     lr: float = 0.05
+    adam_beta1: float = 0.9
     iterations: int = 100
     warm_iterations: int = 30
     cold_restart_every: int = 0

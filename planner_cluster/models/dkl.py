@@ -197,7 +197,9 @@ class DKLModel:
         self, gp: DeepKernelGP, x_t: torch.Tensor, y_t: torch.Tensor, steps: int, jitter: float
     ) -> float:
         gp.train()
-        optimizer = torch.optim.Adam(gp.parameters(), lr=self.config.lr)
+        optimizer = torch.optim.Adam(
+            gp.parameters(), lr=self.config.lr, betas=(self.config.adam_beta1, 0.999)
+        )
         mll = gpytorch.mlls.ExactMarginalLogLikelihood(gp.likelihood, gp)
         weights = list(gp.feature_extractor.parameters())
         prior_scale = None
