@@ -59,7 +59,7 @@ class CampaignSettings:
                 patch=int(config.get("patch", 8)), stride=int(config.get("stride", 1)),
                 patch_scale=int(config.get("patch_scale", 1)),
                 seeds=int(config.get("seeds", 5)), batch=batch,
-                plan_size=int(config.get("plan_size", max(8, 2 * batch))),
+                plan_size=int(config.get("plan_size", max(16, 4 * batch))),
                 model=replace(DKLConfig(), **model_raw),
             )
         except (TypeError, ValueError) as exc:

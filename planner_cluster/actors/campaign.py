@@ -231,7 +231,9 @@ class _CampaignPlanner:
                    if vetoed else [])
         t0 = time.perf_counter()
         if self.n_observed == 0:
-            seeds = self.learner.seed_points(max(s.seeds, 1))
+            # Space-filling points, as many as a full plan: the microscope keeps measuring
+            # them while the first model trains.
+            seeds = self.learner.seed_points(max(s.seeds, s.plan_size, 1))
             points = self.candidates.coords[seeds]
             plan = PlanRecord(0, points.astype(np.int32),
                               np.zeros(len(points), np.float32), "seed", time.time(),
