@@ -64,13 +64,16 @@ class RedisServer:
         binary: explicit server binary (else found by :func:`find_server_binary`).
         port: defaults to a free port.
         data_dir: where the RDB/AOF files go; defaults to a fresh temporary folder.
-        appendonly: turn on AOF persistence (``appendfsync everysec``).
+        appendonly: turn on AOF persistence.
+        appendfsync: ``always`` (default: the gateway acks a measurement only once it is on
+            disk, so a crashed server loses nothing acknowledged) or ``everysec`` (faster,
+            may lose the last second of writes on a crash).
         password: require AUTH with this password.
     """
 
     def __init__(self, *, binary: str | None = None, port: int | None = None,
                  data_dir: Path | None = None, appendonly: bool = False,
-                 password: str | None = None) -> None:
+                 appendfsync: str = "always", password: str | None = None) -> None:
         self.binary = find_server_binary(binary)
         self.port = port or free_port()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -79,6 +82,7 @@ class RedisServer:
             data_dir = Path(self._tmp.name)
         self.data_dir = data_dir
         self.appendonly = appendonly
+        self.appendfsync = appendfsync
         self.password = password
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -94,7 +98,7 @@ class RedisServer:
                 "--protected-mode", "yes", "--loglevel", "warning",
                 "--logfile", str(self.data_dir / "server.log")]
         if self.appendonly:
-            args += ["--appendonly", "yes", "--appendfsync", "everysec"]
+            args += ["--appendonly", "yes", "--appendfsync", self.appendfsync]
         if self.password:
             args += ["--requirepass", self.password]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL,
