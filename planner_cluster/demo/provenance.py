@@ -1,0 +1,136 @@
+"""Provenance: recompute an archive's decisions and say whether they reproduce.
+
+Checks, each a row of the replay table:
+
+* every plan the live actor wrote and the demo captured: same points in the same order,
+  scores equal within float32 storage precision;
+* every captured live prediction (mean, variance at every candidate) within tolerance;
+* every measured point is in the plan it was taken from (seed points in the seed plan);
+* the training loss of every version (from the actor's plan events) within tolerance;
+* the archive's own per-version maps (written by the demo) equal to the recomputation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .archive import ArchiveData
+from .recompute import Recomputation, VersionResult, recompute
+
+__all__ = ["Check", "check_archive", "compare", "recompute_archive"]
+
+log = logging.getLogger(__name__)
+
+RTOL = 1e-4  # values were stored as float32 (7 digits); the recomputation is float64
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verdict: ``name`` (what), ``ok``, ``detail`` (numbers, or what differs)."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+def _close(a: npt.ArrayLike, b: npt.ArrayLike) -> tuple[bool, float]:
+    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if x.shape != y.shape:
+        return False, float("inf")
+    scale = max(float(np.abs(y).max(initial=0.0)), 1e-300)
+    err = float(np.abs(x - y).max(initial=0.0))
+    return err <= RTOL * scale, err / scale
+
+
+def recompute_archive(a: ArchiveData,
+                      on_version: Callable[[VersionResult], None] | None = None
+                      ) -> Recomputation:
+    """Run :func:`~planner_cluster.demo.recompute.recompute` on an archive's inputs."""
+    s = a.schedule
+    schedule = [(int(v), int(n)) for v, n in zip(s["version"], s["n_train"], strict=True)]
+    return recompute(a.config, a.image, a.axis, a.coords, a.spectra, schedule,
+                     vetoed=a.vetoed, on_version=on_version)
+
+
+def compare(a: ArchiveData, r: Recomputation) -> list[Check]:
+    """The checks of the module doc, comparing archive ``a`` with recomputation ``r``."""
+    checks: list[Check] = []
+    by_version = {v.version: v for v in r.versions}
+    for version, (points, scores) in sorted(a.recorded_plans.items()):
+        if version == 0:
+            same = np.array_equal(np.asarray(points).reshape(-1, 2), r.seed_points)
+            checks.append(Check("seed plan", bool(same), f"{len(points)} points"
+                                if same else f"live {points.tolist()} vs {r.seed_points.tolist()}"))
+            continue
+        v = by_version.get(version)
+        if v is None:
+            checks.append(Check(f"plan v{version}", False, "not recomputed"))
+            continue
+        same = np.array_equal(np.asarray(points).reshape(-1, 2), v.points)
+        ok, err = _close(scores, v.scores) if same else (False, float("nan"))
+        detail = (f"{len(points)} points, scores rel. err {err:.1e}" if same
+                  else f"live {np.asarray(points).tolist()} vs {v.points.tolist()}")
+        checks.append(Check(f"plan v{version}", same and ok, detail))
+    for version, (mean, var) in sorted(a.recorded_predictions.items()):
+        v = by_version.get(version)
+        if v is None:
+            checks.append(Check(f"prediction v{version}", False, "not recomputed"))
+            continue
+        ok_m, err_m = _close(mean, v.mean)
+        ok_v, err_v = _close(var, v.variance)
+        checks.append(Check(f"prediction v{version}", ok_m and ok_v,
+                            f"mean rel. err {err_m:.1e}, variance {err_v:.1e}"))
+    checks.append(_choices(a, r, by_version))
+    checks.append(_losses(a, by_version))
+    if a.models is not None:
+        ok = (a.models.version.tolist() == [v.version for v in r.versions]
+              and all(_close(a.models.mean[i], v.mean)[0] and _close(a.models.variance[i],
+                                                                     v.variance)[0]
+                      for i, v in enumerate(r.versions)))
+        checks.append(Check("archived maps", ok, f"{len(r.versions)} versions"))
+    return checks
+
+
+def _choices(a: ArchiveData, r: Recomputation, by_version: dict[int, VersionResult]) -> Check:
+    """Each measured point must be in the plan its ``plan_version`` names."""
+    inside = 0
+    missing: list[str] = []
+    for i, ((row, col), version) in enumerate(zip(a.coords.tolist(), a.plan_version.tolist(),
+                                                  strict=True)):
+        if a.source[i] == "manual":
+            continue
+        plan = r.seed_points if version == 0 else (
+            by_version[version].points if version in by_version else np.zeros((0, 2)))
+        if any(p == [row, col] for p in plan.tolist()):
+            inside += 1
+        else:
+            missing.append(f"#{i + 1} ({row}, {col}) v{version}")
+    total = inside + len(missing)
+    detail = f"{inside}/{total} in their plan" + (f"; not: {', '.join(missing[:5])}"
+                                                  if missing else "")
+    return Check("chosen points", not missing, detail)
+
+
+def _losses(a: ArchiveData, by_version: dict[int, VersionResult]) -> Check:
+    s = a.schedule
+    rows = [(int(v), float(loss)) for v, loss in zip(s["version"], s["loss"], strict=True)
+            if v > 0 and np.isfinite(loss)]
+    bad = [f"v{v}" for v, loss in rows
+           if v not in by_version or not np.isclose(loss, by_version[v].loss, rtol=1e-6,
+                                                    atol=1e-9)]
+    return Check("training loss", not bad, f"{len(rows) - len(bad)}/{len(rows)} versions match"
+                 + (f"; differ: {', '.join(bad[:5])}" if bad else ""))
+
+
+def check_archive(a: ArchiveData,
+                  on_version: Callable[[VersionResult], None] | None = None
+                  ) -> tuple[bool, list[Check], Recomputation]:
+    """Recompute and compare; ``ok`` when every check passes."""
+    r = recompute_archive(a, on_version)
+    checks = compare(a, r)
+    return all(c.ok for c in checks), checks, r

@@ -1,0 +1,163 @@
+"""From what a run collected to the results a scientist keeps: archive, report, numbers.
+
+Runs after every process is stopped: recomputes each model version offline (the maps at every
+version, and the first provenance check), scores the ground truth with the campaign's
+scalarizer, computes the discovery curves against the random baseline, then writes the HDF5
+archive and the report PNG.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .archive import ArchiveData, ModelTable, write_archive
+from .discovery import Discovery, discovery, random_baseline, top_mask
+from .presets import PRESETS
+from .provenance import Check, compare
+from .recompute import Recomputation, VersionResult, recompute, score
+from .report import write_report
+from .run import Collected, DemoOptions
+from .watch import idle_time, loop_latencies
+
+__all__ = ["DemoResults", "build_results"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class DemoResults:
+    """Paths and numbers for the summary table."""
+
+    archive_path: Path
+    report_path: Path
+    archive: ArchiveData
+    checks: list[Check]
+    rows: list[tuple[str, str]]
+
+
+def _measurement_arrays(c: Collected) -> dict[str, Any]:
+    ms = c.watch.measurements
+    spectra = (np.stack([np.asarray(m.spectrum).reshape(-1) for m in ms]) if ms
+               else np.zeros((0, 0), np.float32))
+    return {"coords": np.array([[m.row, m.col] for m in ms], np.int64).reshape(-1, 2),
+            "spectra": spectra, "source": [m.source for m in ms],
+            "plan_version": np.array([m.plan_version for m in ms], np.int64),
+            "received": np.array([m.received for m in ms], np.float64),
+            "dwell_s": np.array([m.dwell_s for m in ms], np.float64)}
+
+
+def _schedule(c: Collected) -> dict[str, npt.NDArray[Any]]:
+    plans = [e for e in c.watch.events if e.kind == "plan"]
+
+    def get(key: str) -> npt.NDArray[np.float64]:
+        return np.array([float(e.data.get(key, np.nan)) for e in plans], np.float64)
+
+    return {"version": np.array([int(e.data.get("model_version", 0)) for e in plans], np.int64),
+            "n_train": np.array([int(e.data.get("n_train", 0)) for e in plans], np.int64),
+            "time": np.array([e.time for e in plans], np.float64), "loss": get("loss"),
+            "best": get("best"), "fit_s": get("fit_s"), "rank_s": get("rank_s")}
+
+
+def _truth(c: Collected, r: Recomputation) -> npt.NDArray[np.float64] | None:
+    if c.truth_file is None:
+        return None
+    with np.load(c.truth_file, allow_pickle=False) as f:
+        spectra, axis = np.asarray(f["spectra"]), np.asarray(f["axis"], np.float64)
+    if tuple(spectra.shape[:2]) != tuple(r.candidates.grid_shape):
+        log.warning("ground truth grid %s differs from the candidates' %s; no truth map",
+                    spectra.shape[:2], r.candidates.grid_shape)
+        return None
+    values = score(r.settings, spectra.reshape(-1, spectra.shape[-1]), axis)
+    return values[r.candidates.flat_index()]
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def build_results(c: Collected, options: DemoOptions, planner: dict[str, Any], run_dir: Path,
+                  wall_started: float,
+                  on_version: Callable[[VersionResult], None] | None = None) -> DemoResults:
+    """Recompute, score, write the archive and the report (see the module doc)."""
+    arrays = _measurement_arrays(c)
+    schedule = _schedule(c)
+    started = time.monotonic()
+    r = recompute(c.config, c.image, c.axis, arrays["coords"], arrays["spectra"],
+                  list(zip(schedule["version"].tolist(), schedule["n_train"].tolist(),
+                           strict=True)),
+                  vetoed=np.array(c.vetoed, np.int64).reshape(-1, 2), on_version=on_version)
+    recompute_s = time.monotonic() - started
+    cands = r.candidates
+    idle_s, active_s = idle_time(c.watch.scan_time, arrays["received"], arrays["dwell_s"])
+    latency = loop_latencies(c.watch.schedule(), arrays["received"])
+    a = ArchiveData(
+        campaign_id=c.campaign_id, dataset=options.dataset, config=c.config,
+        image=np.asarray(c.image), channels=c.channels, axis=c.axis,
+        scalars=r.scalars, schedule=schedule, vetoed=np.array(c.vetoed).reshape(-1, 2),
+        options={k: str(v) if isinstance(v, Path) else v
+                 for k, v in dataclasses.asdict(options).items()},
+        planner={**planner, "device": c.device, "campaign_status": c.status,
+                 "edge_exit_code": c.edge_code, "dashboard": c.dashboard},
+        recorded_plans={v: (np.asarray(p.points), np.asarray(p.scores))
+                        for v, p in c.watch.plans.items()},
+        recorded_predictions=dict(c.watch.predictions),
+        candidates={"coords": cands.coords, "pixel_coords": cands.pixel_coords,
+                    "grid_shape": np.asarray(cands.grid_shape), "patch": r.settings.patch,
+                    "stride": cands.stride, "scale": cands.scale}, **arrays)
+    checks = compare(a, r)
+    a.models = ModelTable.from_recomputation(r)
+    truth = _truth(c, r)
+    index = cands.index_of(a.coords) if len(a.coords) else np.zeros(0, np.int64)
+    if truth is not None:
+        a.truth, a.top = truth, top_mask(truth)
+        a.found = discovery(index, truth, a.top)
+        a.random = random_baseline(truth, a.top, max(options.steps, len(index)),
+                                   seeds=options.baseline_seeds, seed=options.seed)
+    fit = schedule["fit_s"][np.isfinite(schedule["fit_s"])]
+    a.timings = {**c.timings, "recompute_s": recompute_s, "idle_s": idle_s,
+                 "measuring_span_s": active_s,
+                 "idle_fraction": idle_s / active_s if active_s > 0 else 0.0,
+                 "latency_median_s": float(np.median(latency)) if latency.size else float("nan"),
+                 "latency_max_s": float(latency.max()) if latency.size else float("nan"),
+                 "fit_median_s": float(np.median(fit)) if fit.size else float("nan"),
+                 "wall_s": time.monotonic() - wall_started}
+    archive_path = write_archive(run_dir / "campaign.h5", a)
+    preset = PRESETS[options.dataset]
+    title = (f"{preset.description}: {r.settings.scalarizer}, {r.settings.acquisition.name}, "
+             f"{len(index)} measurements, {len(r.versions)} model versions")
+    report_path = write_report(a, run_dir / "report.png", title=title)
+    return DemoResults(archive_path, report_path, a, checks, _rows(a, r, index))
+
+
+def _rows(a: ArchiveData, r: Recomputation, index: npt.NDArray[np.int64]) -> list[tuple[str, str]]:
+    t = a.timings
+    rows = [("data set", PRESETS[a.dataset].description),
+            ("scalarizer / acquisition", f"{r.settings.scalarizer} / "
+                                         f"{r.settings.acquisition.name}"),
+            ("measurements", f"{len(index)} ({sum(s == 'seed' for s in a.source)} seeds)"),
+            ("model versions", str(len(r.versions))),
+            ("wall time", f"{t['wall_s']:.1f} s (startup {t['startup_s']:.1f} s, campaign "
+                          f"{t['campaign_s']:.1f} s)"),
+            ("loop latency (median / max)", f"{t['latency_median_s']:.2f} s / "
+                                            f"{t['latency_max_s']:.2f} s"),
+            ("microscope idle", f"{t['idle_s']:.1f} s of {t['measuring_span_s']:.1f} s "
+                                f"({100 * t['idle_fraction']:.0f}%)")]
+    if (a.truth is not None and a.top is not None and a.found is not None
+            and a.random is not None and len(index)):
+        n = len(index)
+        rand: Discovery = a.random
+        rows += [("best found", f"{_fmt(a.found.best[-1])} (true max {_fmt(a.truth.max())})"),
+                 ("random sampling, same budget", f"{_fmt(rand.best[:, n - 1].mean())} "
+                  f"± {_fmt(rand.best[:, n - 1].std())} ({rand.best.shape[0]} seeds)"),
+                 ("top-1% sites found", f"{int(a.found.top[-1])} of {int(a.top.sum())} "
+                  f"(random: {rand.top[:, n - 1].mean():.2f})")]
+    return rows

@@ -1,0 +1,245 @@
+"""The demo's run: start everything, follow the campaign, stop everything.
+
+Order: the planner service in a thread of this process (embedded Redis, local Ray on
+127.0.0.1 with explicit limits, the campaign actors, the gateway), the ground-truth export,
+the dashboard if ``autopilot monitor`` is installed, then the edge agent replaying the data
+set. The campaign runs to its point budget under the progress display. Ctrl-C (SIGINT) asks
+the edge for a clean stop; everything is then stopped by this process, each child by its PID,
+Ray with ``ray.shutdown()``, Redis by the service that started it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import signal
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from rich.console import Console
+
+from ..config import PlannerConfig
+from ..errors import PlannerError
+from ..redis_server import free_port
+from ..service import PlannerService
+from .display import ProgressDisplay
+from .presets import PRESETS, campaign_config, edge_config_toml
+from .processes import Child, autopilot_command, has_command
+from .watch import CampaignWatch
+
+__all__ = ["DemoError", "DemoOptions", "DemoRun"]
+
+log = logging.getLogger(__name__)
+
+
+class DemoError(PlannerError, RuntimeError):
+    """The demo could not start or run its campaign."""
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What ``autopilot demo`` was asked for (see its ``--help``)."""
+
+    out: Path
+    dataset: str = "beps"
+    steps: int = 40
+    batch: int = 4
+    acquisition: str = "ei"
+    scalarizer: str | None = None
+    dwell_s: float = 0.1
+    seed: int = 0
+    baseline_seeds: int = 32
+    timeout_s: float = 1800.0
+    live: bool = True
+
+
+@dataclass
+class Collected:
+    """What the run took from the state store before shutting it down."""
+
+    campaign_id: str
+    config: dict[str, Any]
+    status: str
+    image: Any
+    channels: list[str]
+    axis: Any
+    vetoed: list[tuple[int, int]]
+    watch: CampaignWatch
+    device: str
+    timings: dict[str, float] = field(default_factory=dict)
+    edge_code: int | None = None
+    truth_file: Path | None = None
+    dashboard: str = ""
+    interrupted: bool = False
+
+
+class DemoRun:
+    """One demo run in ``options.out``; :meth:`run` returns what it collected."""
+
+    def __init__(self, options: DemoOptions, planner: PlannerConfig, console: Console) -> None:
+        self.options = options
+        self.console = console
+        self.preset = PRESETS[options.dataset]
+        self.dir = options.out
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.key_file = self.dir / "signing.key"
+        self.key_file.write_text(secrets.token_hex(32))
+        self.key_file.chmod(0o600)
+        self.config = replace(planner, bind=f"tcp://127.0.0.1:{free_port()}",
+                              signing_key_file=str(self.key_file),
+                              data_dir=str(self.dir / "planner"), heartbeat_s=0.5)
+        self.campaign_id = f"demo-{options.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        self.interrupts = 0
+        self.service = PlannerService(self.config)
+        self.children: list[Child] = []
+        self._failure: BaseException | None = None
+        self.startup_s = 0.0
+
+    # -- signals ---------------------------------------------------------------------------
+
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        self.interrupts += 1
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def run(self) -> Collected:
+        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        thread: threading.Thread | None = None
+        try:
+            thread = self._start_planner()
+            return self._campaign()
+        finally:
+            self._shutdown(thread)
+            signal.signal(signal.SIGINT, previous)
+
+    def _serve(self) -> None:
+        try:
+            self.service.run()
+        except BaseException as exc:  # reported by the main thread
+            self._failure = exc
+
+    def _start_planner(self) -> threading.Thread:
+        started = time.monotonic()
+        # The thread (and Redis, started from it) inherits a blocked SIGINT: a Ctrl-C on the
+        # terminal reaches the process group, and only this thread should see it.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            thread = threading.Thread(target=self._serve, name="planner", daemon=True)
+            thread.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        with self.console.status("starting Redis, Ray and the planner ..."):
+            while not self.service.ready.wait(0.1):
+                if not thread.is_alive():
+                    raise DemoError(f"the planner did not start: {self._failure}")
+                if self.interrupts:
+                    raise KeyboardInterrupt
+        self.startup_s = time.monotonic() - started
+        self.console.print(f"planner up in {self.startup_s:.1f} s: Redis "
+                           f"{self.service.redis_url}, gateway {self.config.bind}, local Ray "
+                           f"({self.config.ray_num_cpus} CPUs, {self.config.ray_memory_mb} MB)")
+        return thread
+
+    def _child(self, name: str, *args: str) -> Child:
+        child = Child(name, autopilot_command(*args), self.dir / f"{name}.log").start()
+        self.children.append(child)
+        return child
+
+    def _campaign(self) -> Collected:
+        o, p = self.options, self.preset
+        spec = p.instrument_spec(o.seed)
+        truth_file = self.dir / "truth.npz"
+        truth = self._child("export-truth", "edge", "export-truth", spec, str(truth_file))
+        dashboard = self._start_monitor()
+        edge_toml = self.dir / "edge.toml"
+        edge_toml.write_text(edge_config_toml(campaign_config(
+            p, scalarizer=o.scalarizer, acquisition=o.acquisition, batch=o.batch, seed=o.seed)))
+        edge = self._child(
+            "edge", "edge", "run", "--config", str(edge_toml), "--planner", self.config.bind,
+            "--instrument", spec, "--dwell", str(o.dwell_s), "--campaign", self.campaign_id,
+            "--edge-id", "demo-edge", "--spool", str(self.dir / "spool"), "--signing-key",
+            str(self.key_file), "--max-points", str(o.steps), "--batch", str(o.batch),
+            "--progress", "off", "--heartbeat", "0.5", "--drain-timeout", "10")
+        store = self.service.store
+        assert store is not None
+        watch = CampaignWatch(store, self.campaign_id)
+        started = time.monotonic()
+        forwarded = 0
+        with ProgressDisplay(self.console, o.steps, f"{o.dataset} campaign") as display:
+            while edge.running():
+                if self.interrupts > forwarded or time.monotonic() - started > o.timeout_s:
+                    edge.interrupt()  # once: clean stop; twice: abort
+                    forwarded = max(self.interrupts, forwarded + 1)
+                display.update(watch.poll(), "stopping (Ctrl-C again to abort) ..."
+                               if forwarded else "")
+                edge.wait(0.25)
+            watch.wait_settled(self._actor_alive, 5.0 if forwarded else 30.0)
+            display.update(watch.metrics)
+        campaign_s = time.monotonic() - started
+        if edge.returncode not in (0, None) and not forwarded:
+            log.warning("edge exited with %s: %s", edge.returncode, edge.tail())
+        record = store.require_campaign(self.campaign_id)
+        scan = store.get_scan(self.campaign_id)
+        truth.stop(60.0)
+        return Collected(
+            campaign_id=self.campaign_id, config=record.config, status=record.status,
+            image=scan[0] if scan else None, channels=scan[1] if scan else [],
+            axis=store.spectral_axis(self.campaign_id),
+            vetoed=sorted(store.vetoed_points(self.campaign_id)), watch=watch,
+            device=str(getattr(self.service.supervisor, "device", "cpu")),
+            timings={"startup_s": self.startup_s, "campaign_s": campaign_s},
+            edge_code=edge.returncode,
+            truth_file=truth_file if truth.returncode == 0 and truth_file.is_file() else None,
+            dashboard=dashboard, interrupted=forwarded > 0)
+
+    def _start_monitor(self) -> str:
+        if not has_command("monitor"):
+            self.console.print("no dashboard: `autopilot monitor` is not installed")
+            return ""
+        port = free_port()
+        child = self._child("monitor", "monitor", "--redis", self.service.redis_url,
+                            "--prefix", self.config.redis_prefix, "--port", str(port))
+        if child.wait(1.0) is not None:
+            self.console.print(f"no dashboard: the monitor exited (see {child.log_path})")
+            return ""
+        address = f"http://127.0.0.1:{port}"
+        self.console.print(f"dashboard: {address}")
+        return address
+
+    def _actor_alive(self) -> bool:
+        import ray
+
+        from ..actors.supervisor import NAMESPACE
+
+        supervisor = self.service.supervisor
+        if supervisor is None or not ray.is_initialized():
+            return False
+        try:
+            ray.get_actor(supervisor.actor_name(self.campaign_id), namespace=NAMESPACE)
+        except ValueError:
+            return False
+        return True
+
+    def _shutdown(self, thread: threading.Thread | None) -> None:
+        """Stop the edge (clean stop first), the monitor, the planner: by PID, in order."""
+        for child in self.children:
+            if child.name == "edge" and child.running():
+                child.interrupt()
+            grace = 20.0 if child.name == "edge" else (0.0 if child.name == "monitor" else 60.0)
+            if child.name == "monitor" and child.running() and child.process is not None:
+                child.process.terminate()
+            child.stop(grace)
+        deadline = time.monotonic() + 120.0
+        while (thread is not None and thread.is_alive() and not self.service.ready.is_set()
+               and time.monotonic() < deadline):
+            self.service.ready.wait(0.1)  # interrupted while starting: let it finish, then stop
+        self.service.stop()
+        if thread is not None:
+            thread.join(60.0)
+            if thread.is_alive():
+                log.error("the planner did not stop within 60 s")
+

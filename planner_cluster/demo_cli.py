@@ -1,0 +1,154 @@
+"""``autopilot demo`` and ``autopilot replay`` (typer + rich).
+
+``demo`` runs a whole autonomous campaign on this machine (embedded Redis, local Ray, the
+planner, an edge agent replaying real data) and writes the results to a run folder;
+``replay`` recomputes an archive's decisions and says whether they reproduce (exit 0) or
+not (exit 1).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from .cli import _run
+from .config import ConfigError, load_config
+
+demo_app = typer.Typer(add_completion=False, help="Run an autonomous campaign end to end.")
+replay_app = typer.Typer(add_completion=False, help="Recompute an archive's decisions.")
+
+INTERRUPTED = 130
+
+
+def _log_to(path: Path, level: str) -> logging.Handler:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    return handler
+
+
+@demo_app.command()
+def demo(
+    dataset: Annotated[str, typer.Option(help="beps | eels | sts | sim (procedural)")] = "beps",
+    steps: Annotated[int, typer.Option(min=1, help="measurements (the point budget)")] = 40,
+    batch: Annotated[int, typer.Option(min=1, help="plan batch size q")] = 4,
+    acquisition: Annotated[str, typer.Option(help="ei | ucb | pi | max_variance | thompson")]
+    = "ei",
+    scalarizer: Annotated[str | None, typer.Option(help="default: the data set's")] = None,
+    dwell: Annotated[float, typer.Option(min=0.0, help="seconds per spectrum")] = 0.1,
+    out: Annotated[Path | None, typer.Option(help="run folder (default runs/demo-TIME)")]
+    = None,
+    seed: Annotated[int, typer.Option(help="model, acquisition and sample seed")] = 0,
+    config_file: Annotated[str | None, typer.Option("--config", help="planner TOML")] = None,
+    log_level: Annotated[str, typer.Option(help="level of RUN/demo.log")] = "INFO",
+) -> None:
+    """Start Redis, Ray, the planner, the dashboard if installed and an edge agent on the
+    replay microscope; run a campaign to its budget; write archive, report and summary."""
+    from .demo.display import checks_table, summary_table
+    from .demo.presets import PRESETS
+    from .demo.results import build_results
+    from .demo.run import DemoError, DemoOptions, DemoRun
+
+    console = Console()
+    if dataset not in PRESETS:
+        console.print(f"autopilot demo: unknown data set {dataset!r}; choose from "
+                      f"{', '.join(PRESETS)}")
+        raise typer.Exit(2)
+    run_dir = out or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    try:
+        planner = load_config(config_file)
+    except ConfigError as exc:
+        console.print(f"autopilot demo: {exc}")
+        raise typer.Exit(2) from None
+    options = DemoOptions(out=run_dir, dataset=dataset, steps=steps, batch=batch,
+                          acquisition=acquisition, scalarizer=scalarizer, dwell_s=dwell,
+                          seed=seed)
+    handler = _log_to(run_dir / "demo.log", log_level)
+    started = time.monotonic()
+    preset = PRESETS[dataset]
+    console.print(f"[bold]autopilot demo[/]: {preset.description}\n  {steps} measurements, "
+                  f"batch {batch}, {acquisition}, scalarizer "
+                  f"{scalarizer or preset.scalarizer}, dwell {dwell:g} s, seed {seed}\n"
+                  f"  results in {run_dir}/ (log: {run_dir}/demo.log)")
+    try:
+        runner = DemoRun(options, planner, console)
+        collected = runner.run()
+        if collected.image is None:
+            console.print("[red]no scan reached the planner; nothing to archive[/]")
+            raise typer.Exit(INTERRUPTED if collected.interrupted else 1)
+        with console.status("recomputing every model version for the archive ...") as status:
+            results = build_results(
+                collected, options, {"ray_num_cpus": runner.config.ray_num_cpus,
+                                     "ray_memory_mb": runner.config.ray_memory_mb},
+                run_dir, started,
+                on_version=lambda v: status.update(f"recomputing model v{v.version} ..."))
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted; everything started was stopped[/]")
+        raise typer.Exit(INTERRUPTED) from None
+    except DemoError as exc:
+        console.print(f"[red]autopilot demo: {exc}[/]")
+        raise typer.Exit(1) from None
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    console.print(summary_table(results.rows, f"campaign {collected.campaign_id}: "
+                                              f"{collected.status}"))
+    console.print(checks_table(results.checks, "provenance: live decisions vs recomputation"))
+    console.print(f"archive  {results.archive_path}\nreport   {results.report_path}\n"
+                  f"replay   autopilot replay {results.archive_path}")
+    if collected.dashboard:
+        console.print(f"dashboard was at {collected.dashboard} (stopped with the demo)")
+    if collected.interrupted:
+        raise typer.Exit(INTERRUPTED)
+    if collected.edge_code != 0 or collected.status != "finished":
+        console.print(f"[red]the campaign ended {collected.status} (edge exit code "
+                      f"{collected.edge_code}); see {run_dir}/edge.log[/]")
+        raise typer.Exit(1)
+
+
+@replay_app.command()
+def replay(
+    archive: Annotated[Path, typer.Argument(help="campaign.h5 written by autopilot demo")],
+) -> None:
+    """Recompute every decision in ARCHIVE (CPU, one torch thread, the archived seeds and
+    config); exit 0 if they all reproduce, 1 if not."""
+    from .demo.archive import read_archive
+    from .demo.display import checks_table
+    from .demo.provenance import check_archive
+
+    console = Console()
+    try:
+        data = read_archive(archive)
+    except (OSError, ValueError, KeyError) as exc:
+        console.print(f"autopilot replay: cannot read {archive}: {exc}")
+        raise typer.Exit(2) from None
+    versions = len(data.schedule["version"])
+    console.print(f"campaign {data.campaign_id} ({data.dataset}): {len(data.coords)} "
+                  f"measurements, {versions} plans, {len(data.recorded_plans)} captured live")
+    started = time.monotonic()
+    with console.status("recomputing ...") as status:
+        ok, checks, _ = check_archive(
+            data, on_version=lambda v: status.update(f"recomputing model v{v.version} ..."))
+    console.print(checks_table(checks, f"replay of {archive} "
+                                       f"({time.monotonic() - started:.1f} s)"))
+    if ok:
+        console.print("[green]all decisions reproduce[/]")
+        return
+    console.print("[red]some decisions do not reproduce[/]")
+    raise typer.Exit(1)
+
+
+def demo_main(argv: list[str] | None = None) -> int:
+    return _run(demo_app, "demo", argv)
+
+
+def replay_main(argv: list[str] | None = None) -> int:
+    return _run(replay_app, "replay", argv)
