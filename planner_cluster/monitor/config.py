@@ -1,0 +1,121 @@
+"""The monitor's one validated config: defaults < TOML file < ``AUTOPILOT_MONITOR_*`` < flags.
+
+Built at the entry point and passed down; nothing else in the monitor reads ``os.environ``.
+The Redis password is read from a file and never logged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from ..config import ConfigError
+
+ENV_PREFIX = "AUTOPILOT_MONITOR_"
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """Everything a monitor process needs.
+
+    Attributes:
+        redis_url: ``redis://`` or ``rediss://`` of the planner's state.
+        redis_prefix: the planner's key prefix.
+        redis_password_file: the Redis password, read from this file.
+        bind: ``HOST:PORT`` to serve on.
+        users_file: TOML of users to create or update at start (``docs/monitor.md``).
+        session_ttl_s: lifetime of a password (or token) login session.
+        token_ttl_s: default lifetime of API tokens made by ``add-user`` and the API.
+        pbkdf2_iterations: work factor for new password hashes.
+        cookie_secure: send cookies with ``Secure`` (set it behind HTTPS).
+        metrics_public: serve ``/metrics`` without a token (a closed network only).
+        keepalive_s: SSE comment interval, so proxies keep idle streams open.
+        max_image: maps and images are sent at most this many pixels a side.
+        log_level: DEBUG, INFO, WARNING.
+    """
+
+    redis_url: str = ""
+    redis_prefix: str = "autopilot"
+    redis_password_file: str = ""
+    bind: str = "127.0.0.1:8765"
+    users_file: str = ""
+    session_ttl_s: float = 12 * 3600.0
+    token_ttl_s: float = 90 * 86400.0
+    pbkdf2_iterations: int = 310_000
+    cookie_secure: bool = False
+    metrics_public: bool = False
+    keepalive_s: float = 15.0
+    max_image: int = 256
+    log_level: str = "INFO"
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.bind.rpartition(":")
+        return host or "127.0.0.1", int(port)
+
+    def redis_password(self) -> str | None:
+        if not self.redis_password_file:
+            return None
+        try:
+            return Path(self.redis_password_file).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read secret file {self.redis_password_file}: "
+                              f"{exc.strerror}") from None
+
+
+def _coerce(name: str, kind: Any, value: Any) -> Any:
+    try:
+        if kind in (bool, "bool"):
+            if isinstance(value, str):
+                if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                    raise ValueError(value)
+                return value.lower() in ("1", "true", "yes")
+            return bool(value)
+        if kind in (int, "int"):
+            return int(value)
+        if kind in (float, "float"):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name!r} must be {kind}, got {value!r}") from None
+
+
+def load_monitor_config(file: str | Path | None = None, *,
+                        environ: Mapping[str, str] | None = None,
+                        overrides: Mapping[str, Any] | None = None) -> MonitorConfig:
+    """Defaults, then ``file`` (TOML, table ``[monitor]`` or top level), then
+    ``AUTOPILOT_MONITOR_*`` variables, then ``overrides`` (flags; None values skipped)."""
+    config = MonitorConfig()
+    known = {f.name: f.type for f in fields(MonitorConfig)}
+    layers: list[tuple[str, Mapping[str, Any]]] = []
+    if file is not None:
+        try:
+            data = tomllib.loads(Path(file).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {file}: {exc}") from None
+        layers.append((str(file), data.get("monitor", data)))
+    env = os.environ if environ is None else environ
+    layers.append(("environment", {k[len(ENV_PREFIX):].lower(): v for k, v in env.items()
+                                   if k.startswith(ENV_PREFIX)}))
+    layers.append(("flags", {k: v for k, v in (overrides or {}).items() if v is not None}))
+    for source, layer in layers:
+        unknown = set(layer) - set(known)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {sorted(unknown)} in {source}")
+        config = replace(config, **{k: _coerce(k, known[k], v) for k, v in layer.items()})
+    try:
+        host, port = config.host_port
+    except ValueError:
+        raise ConfigError(f"bind must be HOST:PORT, got {config.bind!r}") from None
+    if not 0 <= port < 65536:
+        raise ConfigError(f"bind port out of range: {config.bind!r}")
+    if min(config.session_ttl_s, config.token_ttl_s, config.keepalive_s) <= 0:
+        raise ConfigError("session_ttl_s, token_ttl_s and keepalive_s must be > 0")
+    if config.pbkdf2_iterations < 1000 or config.max_image < 8:
+        raise ConfigError("pbkdf2_iterations must be >= 1000 and max_image >= 8")
+    return config
