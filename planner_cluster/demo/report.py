@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from .archive import ArchiveData
 
-__all__ = ["write_report"]
+__all__ = ["draw_report", "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +63,16 @@ def _map(fig: Any, ax: Any, data: npt.NDArray[Any], title: str, cmap: str,
     ax.set_title(title)
 
 
+def _blank(ax: Any, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+
+
 def _curves(ax_best: Any, ax_top: Any, a: ArchiveData) -> None:
-    if a.found is None or a.random is None or a.truth is None:
+    if a.found is None or a.random is None or a.truth is None or not a.found.best.size:
         for ax in (ax_best, ax_top):
-            ax.text(0.5, 0.5, "no ground truth for this data set", ha="center", va="center",
-                    transform=ax.transAxes)
-            ax.set_axis_off()
+            _blank(ax, "no ground truth for this data set" if a.truth is None
+                   else "nothing measured")
         return
     steps = np.arange(1, a.found.best.size + 1)
     rsteps = np.arange(1, a.random.best.shape[1] + 1)
@@ -95,8 +99,8 @@ def _curves(ax_best: Any, ax_top: Any, a: ArchiveData) -> None:
     ax_top.legend(fontsize=7)
 
 
-def write_report(a: ArchiveData, path: Path, *, title: str = "") -> Path:
-    """Draw the report of archive ``a`` to ``path`` (PNG)."""
+def draw_report(a: ArchiveData, *, title: str = "") -> Any:
+    """The report figure of archive ``a`` (a matplotlib Figure; the caller closes it)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -119,19 +123,27 @@ def write_report(a: ArchiveData, path: Path, *, title: str = "") -> Path:
                  f"uncertainty, posterior std (v{v})", "magma", a)
         else:
             for ax in axes[0, 1:]:
-                ax.text(0.5, 0.5, "no model trained yet", ha="center", va="center",
-                        transform=ax.transAxes)
-                ax.set_axis_off()
+                _blank(ax, "no model trained yet")
         if a.truth is not None and a.top is not None:
             _map(fig, axes[1, 0], _grid_map(a.truth, coords, shape), "ground truth",
                  "viridis", a, coords[np.asarray(a.top, dtype=bool)])
         else:
-            axes[1, 0].text(0.5, 0.5, "no ground truth for this data set", ha="center",
-                            va="center", transform=axes[1, 0].transAxes)
-            axes[1, 0].set_axis_off()
+            _blank(axes[1, 0], "no ground truth for this data set")
         _curves(axes[1, 1], axes[1, 2], a)
         fig.suptitle(title or f"campaign {a.campaign_id}", fontsize=13)
         fig.tight_layout()
+    except BaseException:
+        plt.close(fig)
+        raise
+    return fig
+
+
+def write_report(a: ArchiveData, path: Path, *, title: str = "") -> Path:
+    """Draw the report of archive ``a`` to ``path`` (PNG, 1600 x 950)."""
+    import matplotlib.pyplot as plt
+
+    fig = draw_report(a, title=title)
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path)
     finally:
