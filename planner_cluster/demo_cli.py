@@ -9,6 +9,7 @@ not (exit 1).
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -16,7 +17,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from .cli import _run
 from .config import ConfigError, load_config
 
 demo_app = typer.Typer(add_completion=False, help="Run an autonomous campaign end to end.")
@@ -144,6 +144,22 @@ def replay(
         return
     console.print("[red]some decisions do not reproduce[/]")
     raise typer.Exit(1)
+
+
+def _run(app: typer.Typer, name: str, argv: list[str] | None) -> int:
+    """Run a typer app without sys.exit; returns its exit code (usage errors: 2)."""
+    try:
+        code = app(args=sys.argv[1:] if argv is None else argv, prog_name=f"autopilot {name}",
+                   standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except Exception as exc:  # usage errors (typer's own click, or click)
+        show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(exit_code, int):
+            show()
+            return exit_code
+        raise
+    return int(code) if isinstance(code, int) else 0
 
 
 def demo_main(argv: list[str] | None = None) -> int:

@@ -41,11 +41,15 @@ class Child:
         name: for messages.
         argv: the command.
         log_path: stdout and stderr go here.
+        cwd: its working folder. The demo runs children in the run folder: ``python -m``
+            puts the working folder first on ``sys.path``, and a source checkout's stale
+            ``*.egg-info`` there would hide installed commands.
     """
 
     name: str
     argv: list[str]
     log_path: Path
+    cwd: Path | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> Child:
@@ -54,7 +58,7 @@ class Child:
         with self.log_path.open("ab") as out:  # the child keeps its own handle
             self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out,
                                             stderr=subprocess.STDOUT, env=env,
-                                            start_new_session=True)
+                                            start_new_session=True, cwd=self.cwd)
         log.info("started %s (pid %d): %s", self.name, self.process.pid, " ".join(self.argv))
         return self
 

@@ -84,6 +84,10 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _pair(a: float, b: float) -> str:
+    return "-" if not np.isfinite(a) else f"{a:.2f} s / {b:.2f} s"
+
+
 def build_results(c: Collected, options: DemoOptions, planner: dict[str, Any], run_dir: Path,
                   wall_started: float,
                   on_version: Callable[[VersionResult], None] | None = None) -> DemoResults:
@@ -143,12 +147,12 @@ def _rows(a: ArchiveData, r: Recomputation, index: npt.NDArray[np.int64]) -> lis
     rows = [("data set", PRESETS[a.dataset].description),
             ("scalarizer / acquisition", f"{r.settings.scalarizer} / "
                                          f"{r.settings.acquisition.name}"),
-            ("measurements", f"{len(index)} ({sum(s == 'seed' for s in a.source)} seeds)"),
+            ("measurements", f"{len(index)} ({sum(s == 'seed' for s in a.source)} from the "
+                             "space-filling seed plan)"),
             ("model versions", str(len(r.versions))),
             ("wall time", f"{t['wall_s']:.1f} s (startup {t['startup_s']:.1f} s, campaign "
                           f"{t['campaign_s']:.1f} s)"),
-            ("loop latency (median / max)", f"{t['latency_median_s']:.2f} s / "
-                                            f"{t['latency_max_s']:.2f} s"),
+            ("loop latency (median / max)", _pair(t["latency_median_s"], t["latency_max_s"])),
             ("microscope idle", f"{t['idle_s']:.1f} s of {t['measuring_span_s']:.1f} s "
                                 f"({100 * t['idle_fraction']:.0f}%)")]
     if (a.truth is not None and a.top is not None and a.found is not None

@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import secrets
 import signal
+import socket
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -84,7 +86,7 @@ class DemoRun:
         self.options = options
         self.console = console
         self.preset = PRESETS[options.dataset]
-        self.dir = options.out
+        self.dir = options.out.resolve()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.key_file = self.dir / "signing.key"
         self.key_file.write_text(secrets.token_hex(32))
@@ -145,7 +147,8 @@ class DemoRun:
         return thread
 
     def _child(self, name: str, *args: str) -> Child:
-        child = Child(name, autopilot_command(*args), self.dir / f"{name}.log").start()
+        child = Child(name, autopilot_command(*args), self.dir / f"{name}.log",
+                      cwd=self.dir).start()
         self.children.append(child)
         return child
 
@@ -197,17 +200,32 @@ class DemoRun:
             dashboard=dashboard, interrupted=forwarded > 0)
 
     def _start_monitor(self) -> str:
+        """``autopilot monitor`` with an admin token for the demo, when it is installed."""
         if not has_command("monitor"):
             self.console.print("no dashboard: `autopilot monitor` is not installed")
             return ""
+        store = ["--redis", self.service.redis_url, "--prefix", self.config.redis_prefix]
+        token = ""
+        try:
+            made = subprocess.run(autopilot_command("monitor", "add-user", "demo", "--role",
+                                                    "admin", *store),
+                                  capture_output=True, text=True, timeout=60,
+                                  start_new_session=True, check=False, cwd=self.dir)
+            token = made.stdout.strip().splitlines()[-1] if made.returncode == 0 else ""
+        except (subprocess.TimeoutExpired, IndexError):
+            token = ""
         port = free_port()
-        child = self._child("monitor", "monitor", "--redis", self.service.redis_url,
-                            "--prefix", self.config.redis_prefix, "--port", str(port))
-        if child.wait(1.0) is not None:
-            self.console.print(f"no dashboard: the monitor exited (see {child.log_path})")
-            return ""
+        child = self._child("monitor", "monitor", "serve", *store, "--bind",
+                            f"127.0.0.1:{port}")
+        deadline = time.monotonic() + 30.0
+        while not _listening(port):
+            if child.wait(0.1) is not None or time.monotonic() > deadline:
+                self.console.print(f"no dashboard: the monitor did not start (see "
+                                   f"{child.log_path})")
+                return ""
         address = f"http://127.0.0.1:{port}"
-        self.console.print(f"dashboard: {address}")
+        self.console.print(f"dashboard: {address}" + (f"  (log in with token {token})"
+                                                       if token else ""))
         return address
 
     def _actor_alive(self) -> bool:
@@ -243,3 +261,11 @@ class DemoRun:
             if thread.is_alive():
                 log.error("the planner did not stop within 60 s")
 
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,161 @@
+"""`autopilot demo` end to end, as a user runs it: a real process starting embedded Redis, local
+Ray, the planner and an edge agent replaying the real BEPS data. Its archive and report are
+checked for content; Ctrl-C in the middle must leave no process behind; `autopilot replay`
+must reproduce the archived decisions."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import pytest
+
+from planner_cluster.demo_cli import replay_main
+
+from ..conftest import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+STEPS = 24
+
+
+def _demo(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "protocol.cli", "demo", "--steps", str(STEPS), "--out",
+            str(out), *extra]
+
+
+def _start(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """In its own session (a Ctrl-C there is ours to send), in the log's folder (not the
+    checkout, whose build metadata may be stale)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="120")
+    with log.open("wb") as fh:  # the child keeps its own handle
+        return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True, cwd=log.parent)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[Path]:
+    out = tmp_path_factory.mktemp("demo") / "run"
+    log = out.parent / "demo.out"
+    proc = _start(_demo(out, "--dwell", "0"), log)
+    try:
+        code = proc.wait(200)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 0, log.read_text()[-4000:]
+    yield out
+
+
+def test_demo_writes_an_archive_with_the_campaign(demo_run: Path) -> None:
+    import h5py
+
+    with h5py.File(demo_run / "campaign.h5", "r") as f:
+        assert f.attrs["dataset"] == "beps"
+        config = json.loads(f.attrs["config"])
+        assert config["scalarizer"]["name"] == "loop_area"
+        assert f["scan/image"].shape == (50, 50)
+        assert f["candidates/coords"].shape == (2500, 2)
+        coords = f["measurements/coords"][()]
+        spectra = f["measurements/spectra"][()]
+        scalars = f["measurements/scalars"][()]
+        assert coords.shape == (STEPS, 2) and len({tuple(c) for c in coords}) == STEPS
+        assert spectra.shape == (STEPS, 64) and f["measurements/axis"].shape == (64,)
+        assert np.all(np.isfinite(scalars)) and scalars.shape == (STEPS,)
+        sources = [s.decode() for s in f["measurements/source"][()]]
+        assert sources[0] == "seed" and "plan" in sources  # the model chose some points
+        versions = f["models/version"][()]
+        assert versions.size >= 1 and np.all(np.diff(versions) == 1)
+        for key in ("mean", "variance", "acquisition"):
+            assert f[f"models/{key}"].shape == (versions.size, 2500)
+            assert np.all(np.isfinite(f[f"models/{key}"][()]))
+        assert f["models/plan_points"].shape[:2] == (versions.size, 16)
+        assert len(f["recorded/plans"]) >= 2  # decisions captured live
+        truth = f["truth/scalars"][()]
+        assert truth.shape == (2500,) and f["truth/top"][()].sum() == 25
+        index = coords[:, 0] * 50 + coords[:, 1]
+        np.testing.assert_allclose(scalars, truth[index], rtol=1e-12)  # replayed real data
+        best = f["discovery/best"][()]
+        assert best.shape == (STEPS,) and np.all(np.diff(best) >= 0)
+        assert f["discovery/random_best"].shape == (32, STEPS)
+        timings = json.loads(f.attrs["timings"])
+        assert timings["wall_s"] > 0 and 0 <= timings["idle_fraction"] <= 1
+    with np.load(demo_run / "truth.npz") as t:  # the raw spectra are the real ones
+        np.testing.assert_array_equal(spectra, t["spectra"][coords[:, 0], coords[:, 1]])
+
+
+def test_demo_writes_a_report_and_a_summary(demo_run: Path) -> None:
+    import matplotlib.image
+
+    png = demo_run / "report.png"
+    assert png.stat().st_size > 80_000
+    pixels = matplotlib.image.imread(png)
+    assert pixels.shape[:2] == (950, 1600)
+    assert pixels[..., :3].std() > 0.1  # drawn, not blank
+    out = (demo_run.parent / "demo.out").read_text()
+    for text in ("best found", "random sampling, same budget", "microscope idle",
+                 "loop latency", "reproduced", "campaign.h5"):
+        assert text in out, out[-3000:]
+    assert "DIFFERS" not in out
+
+
+def test_replay_reproduces_the_archived_decisions(demo_run: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert replay_main([str(demo_run / "campaign.h5")]) == 0
+    out = capsys.readouterr().out
+    assert "all decisions reproduce" in out and "chosen points" in out
+
+
+def test_replay_refuses_a_file_that_is_not_an_archive(tmp_path: Path) -> None:
+    (tmp_path / "x.h5").write_bytes(b"not hdf5")
+    assert replay_main([str(tmp_path / "x.h5")]) == 2
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_ctrl_c_mid_campaign_leaves_no_process_behind(demo_run: Path, tmp_path: Path) -> None:
+    """Also the second run right after the first (the module's demo)."""
+    log = tmp_path / "demo.out"
+    proc = _start(_demo(tmp_path / "run", "--dwell", "0.2", "--steps", "200"), log)
+    try:
+        def mid_campaign() -> list[Any]:
+            procs = _descendants(proc.pid)
+            lines = [" ".join(p.cmdline()) for p in procs if _alive(p)]
+            edge = any(" edge run " in line for line in lines)
+            actor = any("CampaignWorker" in line for line in lines)
+            return procs if edge and actor else []
+
+        children = wait_for(mid_campaign, timeout=150, interval=0.2, what="a running campaign")
+        assert proc.poll() is None
+        os.kill(proc.pid, signal.SIGINT)  # what Ctrl-C delivers
+        code = proc.wait(120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = log.read_text()
+    assert code == 130, text[-3000:]
+    wait_for(lambda: not [p for p in children if _alive(p)], timeout=30,
+             what="every process the demo started to end")
+    assert (tmp_path / "run" / "campaign.h5").is_file()  # the partial campaign is kept
