@@ -12,8 +12,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 from .config import ConfigError
 from .monitor.config import MonitorConfig, load_monitor_config
@@ -76,10 +79,24 @@ def _serve(config: MonitorConfig) -> int:
     logging.basicConfig(level=config.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     store = _store(config)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     try:
-        server = MonitorServer(config, store)
-        log.info("monitor on http://%s (API docs at /api/docs)", config.bind)
-        server.run()
+        server = MonitorServer(config, store).start_in_thread()
+        log.info("monitor on %s (API docs at /api/docs)", server.url)
+        while not stop.wait(1.0):
+            if not server.alive:
+                log.error("the web server stopped")
+                return 1
+        server.stop()
+    except RuntimeError as exc:
+        print(f"autopilot monitor: {exc}", file=sys.stderr)
+        return 2
     finally:
         store.close()
     return 0
@@ -138,3 +155,7 @@ def monitor_main(argv: list[str] | None = None) -> int:
     except (ConfigError, StateError, OSError) as exc:
         print(f"autopilot monitor: {exc}", file=sys.stderr)
         return 2
+
+
+if __name__ == "__main__":
+    sys.exit(monitor_main())

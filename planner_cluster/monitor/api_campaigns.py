@@ -147,6 +147,8 @@ async def stream(request: Request, ctx: Ctx, who: User, campaign: str | None = N
                  last_event_id: Annotated[str | None, Header(pattern=r"^\d+-\d+$")] = None
                  ) -> StreamingResponse:
     hub, metrics = ctx.hub, ctx.metrics
+    if campaign is not None and ctx.store.get_campaign(campaign) is None:
+        raise HTTPException(404, f"unknown campaign {campaign!r}")
 
     async def body() -> Any:
         metrics.sse_clients.inc()

@@ -127,6 +127,10 @@ class MonitorServer:
             port = self.server.servers[0].sockets[0].getsockname()[1]
         return f"http://{host}:{port}"
 
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def run(self) -> None:
         self.server.run()
 
