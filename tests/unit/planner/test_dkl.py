@@ -1,0 +1,153 @@
+"""DKL model: seeded learning test, warm start, determinism, state round trip, failures, CUDA."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from planner_cluster.errors import ModelFittingError
+from planner_cluster.models import DKLConfig, DKLModel
+
+SMALL = DKLConfig(hidden=(32, 16), iterations=150, warm_iterations=30, seed=0)
+
+
+def known_function(x: np.ndarray) -> np.ndarray:
+    return np.sin(2.0 * x[:, 0]) + 0.5 * x[:, 1] ** 2
+
+
+def data(n: int, d: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1.5, 1.5, size=(n, d))
+    return x, known_function(x)
+
+
+def test_every_parameter_learns_and_error_falls_under_threshold() -> None:
+    x, y = data(160)
+    x_test, y_test = data(400, seed=1)
+    model = DKLModel(SMALL)
+    model.fit(x[:5], y[:5], iterations=1)  # builds the module
+    gp = model._gp
+    assert gp is not None
+    gp.train()
+    x_t = model._inputs(x)
+    y_t = torch.as_tensor((y - y.mean()) / y.std(), dtype=model.dtype)
+    gp.set_train_data(x_t, y_t, strict=False)
+    import gpytorch
+
+    loss = -gpytorch.mlls.ExactMarginalLogLikelihood(gp.likelihood, gp)(gp(x_t), y_t)
+    loss.backward()
+    for name, param in gp.named_parameters():
+        assert param.grad is not None and float(param.grad.abs().sum()) > 0, name
+
+    report = model.fit(x, y, cold=True)
+    mean, var = model.predict(x_test)
+    rmse = float(np.sqrt(np.mean((mean - y_test) ** 2)))
+    assert rmse < 0.3 * float(y_test.std()), rmse
+    assert np.all(var > 0)
+    assert report.version == 2 and not report.warm and report.attempts == 1
+
+
+def test_warm_start_beats_cold_start_at_equal_budget() -> None:
+    x, y = data(140, seed=2)
+    x_test, y_test = data(400, seed=3)
+    warm = DKLModel(SMALL)
+    warm.fit(x[:120], y[:120])
+    warm_report = warm.fit(x, y, iterations=15)
+    cold = DKLModel(SMALL)
+    cold_report = cold.fit(x, y, iterations=15)
+    assert warm_report.warm and not cold_report.warm
+    err = {
+        name: float(np.sqrt(np.mean((m.predict(x_test)[0] - y_test) ** 2)))
+        for name, m in (("warm", warm), ("cold", cold))
+    }
+    assert err["warm"] < 0.7 * err["cold"], err
+    assert warm_report.loss < cold_report.loss
+
+
+def test_fits_are_deterministic_and_versions_increment() -> None:
+    x, y = data(40, seed=4)
+    runs = []
+    for _ in range(2):
+        model = DKLModel(SMALL, reference=x)
+        model.fit(x[:30], y[:30])
+        report = model.fit(x, y)
+        runs.append(model.predict(x))
+        assert model.version == 2 and report.version == 2
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+def test_chunked_prediction_matches_gpytorch_and_state_round_trips() -> None:
+    x, y = data(50, seed=5)
+    x_new, _ = data(300, seed=6)
+    model = DKLModel(SMALL)
+    model.fit(x, y)
+    mean_small, var_small = model.predict(x_new, batch_size=7)
+    mean, var = model.predict(x_new)
+    np.testing.assert_allclose(mean_small, mean, rtol=1e-10, atol=1e-10)
+    gp = model._gp
+    assert gp is not None
+    gp.eval()
+    with torch.no_grad():
+        f = gp(model._inputs(x_new))
+    np.testing.assert_allclose(mean, f.mean.numpy() * model._y_std + model._y_mean, atol=1e-5)
+    np.testing.assert_allclose(var, f.variance.numpy() * model._y_std**2, rtol=1e-3, atol=1e-6)
+    clone = DKLModel(SMALL)
+    clone.load_state_dict(model.state_dict())
+    assert clone.version == model.version
+    np.testing.assert_allclose(clone.predict(x_new)[0], mean, atol=1e-10)
+    assert clone.fit(x, y).warm
+
+
+def test_cold_restart_every_k_fits() -> None:
+    x, y = data(30, seed=7)
+    model = DKLModel(DKLConfig(hidden=(8,), iterations=5, warm_iterations=2, cold_restart_every=3))
+    warm = [model.fit(x, y).warm for _ in range(7)]
+    assert warm == [False, True, True, False, True, True, False]
+
+
+def test_failed_fits_raise_model_fitting_error_and_keep_the_previous_model() -> None:
+    x, y = data(30, seed=8)
+    model = DKLModel(DKLConfig(hidden=(8,), iterations=5, max_attempts=2))
+    model.fit(x, y)
+    before = model.predict(x)[0]
+    model.config = replace(model.config, lr=1e30)  # every attempt diverges
+    with pytest.raises(ModelFittingError) as info:
+        model.fit(x, y, iterations=20)
+    assert info.value.attempts == 2 and info.value.n_train == 30
+    np.testing.assert_array_equal(model.predict(x)[0], before)
+    assert model.version == 1
+
+
+def test_bad_inputs_are_rejected() -> None:
+    model = DKLModel(SMALL)
+    with pytest.raises(ValueError, match="NaN"):
+        model.fit(np.full((3, 2), np.nan), np.zeros(3))
+    with pytest.raises(ValueError, match="rows"):
+        model.fit(np.zeros((3, 2)), np.zeros(4))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        model.predict(np.zeros((3, 2)))
+
+
+def test_cnn_extractor_learns_from_patches() -> None:
+    rng = np.random.default_rng(9)
+    patches = rng.normal(size=(60, 8, 8, 1))
+    y = patches[:, 2:6, 2:6, 0].mean(axis=(1, 2))
+    model = DKLModel(DKLConfig(extractor="cnn", patch_shape=(8, 8, 1), hidden=(16,), iterations=60))
+    report = model.fit(patches.reshape(60, -1), y)
+    assert np.isfinite(report.loss)
+    assert model.predict(patches.reshape(60, -1))[0].shape == (60,)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu() -> None:
+    x, y = data(60, seed=10)
+    cpu = DKLModel(SMALL)
+    cpu.fit(x, y)
+    gpu = DKLModel(DKLConfig(**{**SMALL.__dict__, "device": "cuda"}))
+    gpu.fit(x, y)
+    np.testing.assert_allclose(gpu.predict(x)[0], cpu.predict(x)[0], rtol=1e-3, atol=1e-3)

@@ -1,0 +1,68 @@
+"""ActiveLearner: seeding, observe/update/rank, pending exclusion, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from planner_cluster.candidates import make_candidates
+from planner_cluster.errors import CandidateError
+from planner_cluster.learner import AcquisitionPolicy, ActiveLearner
+from planner_cluster.models import DKLConfig
+
+CONFIG = DKLConfig(hidden=(16, 16), activation="relu", iterations=40, warm_iterations=10)
+
+
+def field(size: int = 24) -> tuple[np.ndarray, np.ndarray]:
+    """A smooth image and a target that peaks where the image is brightest."""
+    rr, cc = np.mgrid[0:size, 0:size] / size
+    image = np.exp(-((rr - 0.7) ** 2 + (cc - 0.3) ** 2) / 0.02) + 0.3 * np.sin(6 * rr)
+    return image, image.ravel() ** 2
+
+
+def test_campaign_loop_finds_the_peak_and_respects_pending() -> None:
+    image, truth = field()
+    cands = make_candidates(image, patch=5, normalize="image")
+    learner = ActiveLearner(cands, model_config=CONFIG, policy=AcquisitionPolicy("ucb"))
+    seeds = learner.seed_points(6, np.random.default_rng(0))
+    assert len(set(seeds.tolist())) == 6
+    learner.observe(seeds, truth[seeds])
+    pending = [int(np.argmax(truth))]
+    for step in range(6):
+        report = learner.update()
+        assert report.version == step + 1
+        plan = learner.rank(q=3, pending=pending)
+        assert plan.model_version == report.version
+        assert plan.mean.shape == (len(cands),) and plan.variance.shape == (len(cands),)
+        picked = set(plan.indices.tolist())
+        assert len(picked) == 3
+        assert not picked & set(learner.measured.tolist()) and not picked & set(pending)
+        np.testing.assert_array_equal(plan.coords, cands.coords[plan.indices])
+        learner.observe(plan.indices, truth[plan.indices])
+    assert learner.best_value() >= np.quantile(truth, 0.95)
+
+
+def test_seed_points_are_space_filling_in_feature_space() -> None:
+    image = np.zeros((20, 20))
+    image[:, 10:] = 1.0  # two flat halves: seeds must visit both
+    cands = make_candidates(image, patch=3, normalize="image")
+    learner = ActiveLearner(cands, model_config=CONFIG)
+    seeds = learner.seed_points(4, np.random.default_rng(1))
+    sides = {int(cands.coords[i, 1] >= 10) for i in seeds}
+    assert sides == {0, 1}
+
+
+def test_bad_observations_are_rejected() -> None:
+    image, _ = field(8)
+    learner = ActiveLearner(make_candidates(image, patch=3), model_config=CONFIG)
+    with pytest.raises(CandidateError, match="no observations"):
+        learner.update()
+    with pytest.raises(CandidateError, match="outside"):
+        learner.observe([64], [1.0])
+    with pytest.raises(CandidateError, match="NaN"):
+        learner.observe([1], [float("nan")])
+    with pytest.raises(CandidateError, match="values"):
+        learner.observe([1, 2], [1.0])
+    learner.observe([1, 2], [1.0, 2.0])
+    learner.rescore([3.0, 4.0])
+    np.testing.assert_array_equal(learner.values, [3.0, 4.0])
