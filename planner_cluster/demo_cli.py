@@ -123,6 +123,7 @@ def replay(
     from .demo.archive import read_archive
     from .demo.display import checks_table
     from .demo.provenance import check_archive
+    from .demo.recompute import software_versions
 
     console = Console()
     try:
@@ -133,6 +134,15 @@ def replay(
     versions = len(data.schedule["version"])
     console.print(f"campaign {data.campaign_id} ({data.dataset}): {len(data.coords)} "
                   f"measurements, {versions} plans, {len(data.recorded_plans)} captured live")
+    recorded, now = data.planner.get("software", {}), software_versions()
+    changed = [f"{k} {recorded[k]} -> {now[k]}" for k in now
+               if k in recorded and recorded[k] != now[k]]
+    if changed:
+        console.print(f"[yellow]note: recorded with other versions ({', '.join(changed)}); "
+                      "small numeric differences may follow[/]")
+    if not data.settings:
+        console.print("[yellow]note: no resolved settings in the archive; using the current "
+                      "code's defaults[/]")
     started = time.monotonic()
     with console.status("recomputing ...") as status:
         ok, checks, _ = check_archive(

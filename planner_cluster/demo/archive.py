@@ -3,8 +3,10 @@
 Layout (``N`` candidates, ``n`` measurements, ``V`` model versions, ``q`` plan size)::
 
     /                 attrs: format, format_version, campaign_id, dataset, created,
-                             config (campaign config, JSON), options (demo options, JSON),
-                             planner (planner settings, JSON), timings (JSON)
+                             config (campaign config, JSON), settings (the resolved
+                             campaign settings, every default filled in, JSON),
+                             options (demo options, JSON), planner (planner settings and
+                             software versions, JSON), timings (JSON)
     /scan/image       H x W [x C] structural image; attrs: channels (JSON)
     /candidates/coords          N x 2 grid (row, col); pixel_coords N x 2;
                                 attrs: grid_shape, patch, stride, scale
@@ -99,6 +101,7 @@ class ArchiveData:
     received: Array
     dwell_s: Array
     schedule: dict[str, Array]
+    settings: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     planner: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -130,6 +133,7 @@ def write_archive(path: Path, a: ArchiveData) -> Path:
         f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION,
                         "campaign_id": a.campaign_id, "dataset": a.dataset,
                         "created": a.created, "config": json.dumps(a.config),
+                        "settings": json.dumps(a.settings),
                         "options": json.dumps(a.options), "planner": json.dumps(a.planner),
                         "timings": json.dumps(a.timings)})
         scan = f.create_group("scan")
@@ -213,7 +217,9 @@ def read_archive(path: Path) -> ArchiveData:
         candidates.update({k: v for k, v in cands.attrs.items()})
         return ArchiveData(
             campaign_id=str(f.attrs["campaign_id"]), dataset=str(f.attrs["dataset"]),
-            config=json.loads(f.attrs["config"]), options=json.loads(f.attrs["options"]),
+            config=json.loads(f.attrs["config"]),
+            settings=json.loads(f.attrs.get("settings", "{}")),
+            options=json.loads(f.attrs["options"]),
             planner=json.loads(f.attrs["planner"]), timings=json.loads(f.attrs["timings"]),
             created=float(f.attrs["created"]), image=np.asarray(f["scan/image"][()]),
             channels=json.loads(f["scan"].attrs["channels"]),

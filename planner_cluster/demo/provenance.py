@@ -2,8 +2,8 @@
 
 Checks, each a row of the replay table:
 
-* every plan the live actor wrote and the demo captured: same points in the same order,
-  scores equal within float32 storage precision;
+* the seed plan, and every plan the live actor wrote and the demo captured: same points in
+  the same order, scores equal within float32 storage precision;
 * every captured live prediction (mean, variance at every candidate) within tolerance;
 * every measured point is in the plan it was taken from (seed points in the seed plan);
 * the training loss of every version (from the actor's plan events) within tolerance;
@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .archive import ArchiveData
-from .recompute import Recomputation, VersionResult, recompute
+from .recompute import Recomputation, VersionResult, recompute, settings_from_record
 
 __all__ = ["Check", "check_archive", "compare", "recompute_archive"]
 
@@ -53,38 +53,68 @@ def recompute_archive(a: ArchiveData,
     """Run :func:`~planner_cluster.demo.recompute.recompute` on an archive's inputs."""
     s = a.schedule
     schedule = [(int(v), int(n)) for v, n in zip(s["version"], s["n_train"], strict=True)]
+    settings = settings_from_record(a.settings) if a.settings else None
     return recompute(a.config, a.image, a.axis, a.coords, a.spectra, schedule,
-                     vetoed=a.vetoed, on_version=on_version)
+                     vetoed=a.vetoed, on_version=on_version, settings=settings)
+
+
+def _ranges(versions: list[int]) -> str:
+    """``[1, 2, 3, 5]`` -> ``"v1-v3, v5"``."""
+    parts: list[tuple[int, int]] = []
+    for v in sorted(versions):
+        if parts and parts[-1][1] == v - 1:
+            parts[-1] = (parts[-1][0], v)
+        else:
+            parts.append((v, v))
+    return ", ".join(f"v{a}" if a == b else f"v{a}-v{b}" for a, b in parts)
+
+
+def _summary(name: str, rows: list[tuple[int, bool, float, str]], what: str) -> Check:
+    """One check for many versions: ``rows`` of (version, ok, relative error, detail)."""
+    bad = [f"v{v}: {detail}" for v, ok, _, detail in rows if not ok]
+    worst = max((err for _, ok, err, _ in rows if ok), default=0.0)
+    versions = _ranges([v for v, _, _, _ in rows])
+    if bad:
+        return Check(name, False, f"{len(rows) - len(bad)}/{len(rows)} match; "
+                                  + "; ".join(bad[:3]))
+    return Check(name, True, f"{len(rows)}/{len(rows)} {what} ({versions}), "
+                             f"rel. err <= {worst:.1e}")
 
 
 def compare(a: ArchiveData, r: Recomputation) -> list[Check]:
     """The checks of the module doc, comparing archive ``a`` with recomputation ``r``."""
     checks: list[Check] = []
     by_version = {v.version: v for v in r.versions}
+    plans: list[tuple[int, bool, float, str]] = []
     for version, (points, scores) in sorted(a.recorded_plans.items()):
+        live = np.asarray(points).reshape(-1, 2)
         if version == 0:
-            same = np.array_equal(np.asarray(points).reshape(-1, 2), r.seed_points)
-            checks.append(Check("seed plan", bool(same), f"{len(points)} points"
-                                if same else f"live {points.tolist()} vs {r.seed_points.tolist()}"))
+            same = np.array_equal(live, r.seed_points)
+            checks.append(Check("seed plan", bool(same), f"{len(live)} points" if same
+                                else f"live {live.tolist()} vs {r.seed_points.tolist()}"))
             continue
         v = by_version.get(version)
         if v is None:
-            checks.append(Check(f"plan v{version}", False, "not recomputed"))
+            plans.append((version, False, 0.0, "not recomputed"))
             continue
-        same = np.array_equal(np.asarray(points).reshape(-1, 2), v.points)
+        same = bool(np.array_equal(live, v.points))
         ok, err = _close(scores, v.scores) if same else (False, float("nan"))
-        detail = (f"{len(points)} points, scores rel. err {err:.1e}" if same
-                  else f"live {np.asarray(points).tolist()} vs {v.points.tolist()}")
-        checks.append(Check(f"plan v{version}", same and ok, detail))
+        plans.append((version, ok, err, "scores differ" if same else
+                      f"points {live[:4].tolist()}... vs {v.points[:4].tolist()}..."))
+    if plans:
+        checks.append(_summary("live plans", plans, "identical"))
+    preds: list[tuple[int, bool, float, str]] = []
     for version, (mean, var) in sorted(a.recorded_predictions.items()):
         v = by_version.get(version)
         if v is None:
-            checks.append(Check(f"prediction v{version}", False, "not recomputed"))
+            preds.append((version, False, 0.0, "not recomputed"))
             continue
         ok_m, err_m = _close(mean, v.mean)
         ok_v, err_v = _close(var, v.variance)
-        checks.append(Check(f"prediction v{version}", ok_m and ok_v,
-                            f"mean rel. err {err_m:.1e}, variance {err_v:.1e}"))
+        preds.append((version, ok_m and ok_v, max(err_m, err_v),
+                      f"mean rel. err {err_m:.1e}, variance {err_v:.1e}"))
+    if preds:
+        checks.append(_summary("live predictions", preds, "within float32"))
     checks.append(_choices(a, r, by_version))
     checks.append(_losses(a, by_version))
     if a.models is not None:

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -25,10 +25,12 @@ import numpy.typing as npt
 from ..acquisition import evaluate, get_acquisition
 from ..campaign_config import CampaignSettings
 from ..candidates import CandidateSet, make_candidates
-from ..learner import ActiveLearner
+from ..learner import AcquisitionPolicy, ActiveLearner
+from ..models import DKLConfig
 from ..scalarizers import scalarize
 
-__all__ = ["Recomputation", "VersionResult", "recompute", "single_torch_thread"]
+__all__ = ["Recomputation", "VersionResult", "recompute", "settings_from_record",
+           "settings_record", "single_torch_thread", "software_versions"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,54 @@ def single_torch_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def settings_record(settings: CampaignSettings) -> dict[str, Any]:
+    """The fully resolved settings as JSON-ready data: with them a later version of the code,
+    whose defaults may have changed, still trains the same model."""
+    record: dict[str, Any] = json_ready(asdict(settings))
+    return record
+
+
+def json_ready(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    return value
+
+
+def _known(kind: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(kind)}
+    dropped = sorted(set(data) - names)
+    if dropped:
+        log.warning("archived %s settings %s no longer exist; ignored", kind.__name__, dropped)
+    return {k: v for k, v in data.items() if k in names}
+
+
+def settings_from_record(record: Mapping[str, Any]) -> CampaignSettings:
+    """Inverse of :func:`settings_record`."""
+    data = _known(CampaignSettings, record)
+    model = _known(DKLConfig, data.get("model", {}))
+    if "hidden" in model:
+        model["hidden"] = tuple(model["hidden"])
+    if model.get("patch_shape") is not None:
+        model["patch_shape"] = tuple(model["patch_shape"])
+    data["model"] = DKLConfig(**model)
+    data["acquisition"] = AcquisitionPolicy(**_known(AcquisitionPolicy,
+                                                     data.get("acquisition", {})))
+    return CampaignSettings(**data)
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of what the numbers depend on (recorded in archives, compared on replay)."""
+    import platform
+
+    import gpytorch
+    import torch
+
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            "torch": str(torch.__version__), "gpytorch": str(gpytorch.__version__)}
+
+
 def _axis_for(axis: FloatArray | None, length: int) -> FloatArray:
     if axis is not None and axis.shape[0] == length:
         return axis
@@ -104,7 +154,8 @@ def score(settings: CampaignSettings, spectra: npt.NDArray[Any],
 def recompute(config: Mapping[str, Any], image: npt.NDArray[Any], axis: FloatArray | None,
               coords: npt.NDArray[Any], spectra: npt.NDArray[Any],
               schedule: Sequence[tuple[int, int]], *, vetoed: npt.NDArray[Any] | None = None,
-              on_version: Callable[[VersionResult], None] | None = None) -> Recomputation:
+              on_version: Callable[[VersionResult], None] | None = None,
+              settings: CampaignSettings | None = None) -> Recomputation:
     """Replay the actor's decisions.
 
     Args:
@@ -116,8 +167,11 @@ def recompute(config: Mapping[str, Any], image: npt.NDArray[Any], axis: FloatArr
             (version 0, ``n_train`` 0: a seed plan).
         vetoed: ``k x 2`` vetoed points (treated as pending for every version).
         on_version: called after each recomputed version (progress).
+        settings: the resolved settings (from an archive); default: resolved from ``config``
+            with the current code's defaults.
     """
-    settings = CampaignSettings.from_config(config)
+    if settings is None:
+        settings = CampaignSettings.from_config(config)
     settings = replace(settings, model=replace(settings.model, device="cpu"))
     candidates = make_candidates(image, patch=settings.patch, stride=settings.stride,
                                  scale=settings.patch_scale)

@@ -76,27 +76,32 @@ def _curves(ax_best: Any, ax_top: Any, a: ArchiveData) -> None:
         return
     steps = np.arange(1, a.found.best.size + 1)
     rsteps = np.arange(1, a.random.best.shape[1] + 1)
-    seeds = a.random.best.shape[0]
     rb, rt = a.random.best, a.random.top
     ax_best.plot(steps, a.found.best, color="#d62728", lw=2, label="autopilot")
     ax_best.plot(rsteps, rb.mean(0), color="gray", lw=1.5,
-                 label=f"random sampling (mean of {seeds} seeds)")
+                 label=f"random sampling (mean of {rb.shape[0]} seeds)")
     ax_best.fill_between(rsteps, np.percentile(rb, 25, 0), np.percentile(rb, 75, 0),
                          color="gray", alpha=0.25, label="random, 25-75%")
     ax_best.axhline(float(a.truth.max()), color="black", ls="--", lw=1, label="true maximum")
     ax_best.set_xlabel("measurements")
     ax_best.set_ylabel("best value found")
     ax_best.set_title("discovery: best value so far")
-    ax_best.legend(fontsize=7)
     ax_top.plot(steps, a.found.top, color="#d62728", lw=2, label="autopilot")
     ax_top.plot(rsteps, rt.mean(0), color="gray", lw=1.5, label="random sampling (mean)")
     ax_top.fill_between(rsteps, np.percentile(rt, 25, 0), np.percentile(rt, 75, 0),
                         color="gray", alpha=0.25)
     total = int(a.top.sum()) if a.top is not None else 0
+    seeds = sum(1 for s in a.source if s == "seed")
+    if 0 < seeds < steps.size:
+        for ax in (ax_best, ax_top):
+            ax.axvline(seeds + 0.5, color="#1f77b4", ls=":", lw=1.2,
+                       label="end of the seed plan")
+    ax_top.yaxis.get_major_locator().set_params(integer=True)
     ax_top.set_xlabel("measurements")
     ax_top.set_ylabel(f"top-1% sites found (of {total})")
     ax_top.set_title("discovery: top-1% sites found")
-    ax_top.legend(fontsize=7)
+    for ax in (ax_best, ax_top):
+        ax.legend(fontsize=7)
 
 
 def draw_report(a: ArchiveData, *, title: str = "") -> Any:

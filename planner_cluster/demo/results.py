@@ -23,7 +23,14 @@ from .archive import ArchiveData, ModelTable, write_archive
 from .discovery import Discovery, discovery, random_baseline, top_mask
 from .presets import PRESETS
 from .provenance import Check, compare
-from .recompute import Recomputation, VersionResult, recompute, score
+from .recompute import (
+    Recomputation,
+    VersionResult,
+    recompute,
+    score,
+    settings_record,
+    software_versions,
+)
 from .report import write_report
 from .run import Collected, DemoOptions
 from .watch import idle_time, loop_latencies
@@ -109,7 +116,9 @@ def build_results(c: Collected, options: DemoOptions, planner: dict[str, Any], r
         scalars=r.scalars, schedule=schedule, vetoed=np.array(c.vetoed).reshape(-1, 2),
         options={k: str(v) if isinstance(v, Path) else v
                  for k, v in dataclasses.asdict(options).items()},
-        planner={**planner, "device": c.device, "campaign_status": c.status,
+        settings=settings_record(r.settings),
+        planner={**planner, "software": software_versions(), "device": c.device,
+                 "campaign_status": c.status,
                  "edge_exit_code": c.edge_code, "dashboard": c.dashboard},
         recorded_plans={v: (np.asarray(p.points), np.asarray(p.scores))
                         for v, p in c.watch.plans.items()},

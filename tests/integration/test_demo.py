@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
+import psutil  # type: ignore[import-untyped]
 import pytest
 
 from planner_cluster.demo_cli import replay_main
@@ -120,16 +120,16 @@ def test_replay_refuses_a_file_that_is_not_an_archive(tmp_path: Path) -> None:
     assert replay_main([str(tmp_path / "x.h5")]) == 2
 
 
-def _descendants(pid: int) -> list[psutil.Process]:
+def _descendants(pid: int) -> list[Any]:
     try:
-        return psutil.Process(pid).children(recursive=True)
+        return list(psutil.Process(pid).children(recursive=True))
     except psutil.NoSuchProcess:
         return []
 
 
-def _alive(p: psutil.Process) -> bool:
+def _alive(p: Any) -> bool:
     try:
-        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+        return bool(p.is_running() and p.status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False
 

@@ -16,7 +16,13 @@ from planner_cluster.candidates import make_candidates
 from planner_cluster.demo.archive import ArchiveData, ModelTable, read_archive, write_archive
 from planner_cluster.demo.discovery import discovery, random_baseline, top_mask
 from planner_cluster.demo.provenance import Check, check_archive, compare
-from planner_cluster.demo.recompute import Recomputation, score, single_torch_thread
+from planner_cluster.demo.recompute import (
+    Recomputation,
+    score,
+    settings_from_record,
+    settings_record,
+    single_torch_thread,
+)
 from planner_cluster.demo.report import draw_report, write_report
 from planner_cluster.learner import ActiveLearner
 
@@ -106,8 +112,10 @@ def test_recomputation_reproduces_the_stand_in_actor(
     ok, checks, r = checked
     assert ok, [c for c in checks if not c.ok]
     names = {c.name for c in checks}
-    assert {"seed plan", "plan v1", "plan v3", "prediction v2", "chosen points",
+    assert {"seed plan", "live plans", "live predictions", "chosen points",
             "training loss"} <= names
+    assert "3/3 identical (v1-v3)" in next(c.detail for c in checks
+                                               if c.name == "live plans")
     assert [v.version for v in r.versions] == [1, 2, 3]
     assert r.versions[-1].acquisition.shape == (GRID * GRID,)
 
@@ -118,13 +126,13 @@ def test_a_tampered_decision_is_caught(
     points, scores = campaign.recorded_plans[2]
     swapped = replace(campaign, recorded_plans={**campaign.recorded_plans,
                                                 2: (points[::-1].copy(), scores)})
-    bad = {c.name for c in compare(swapped, r) if not c.ok}
-    assert bad == {"plan v2"}
+    bad = [c for c in compare(swapped, r) if not c.ok]
+    assert [c.name for c in bad] == ["live plans"] and "v2:" in bad[0].detail
     moved = campaign.coords.copy()
     plan3 = {tuple(p) for p in campaign.recorded_plans[3][0].tolist()}
     moved[-1] = next(p for p in np.ndindex(GRID, GRID) if p not in plan3)  # not in its plan
-    bad = {c.name for c in compare(replace(campaign, coords=moved), r) if not c.ok}
-    assert "chosen points" in bad
+    names = {c.name for c in compare(replace(campaign, coords=moved), r) if not c.ok}
+    assert "chosen points" in names
 
 
 def test_archive_round_trip_and_report(
@@ -160,3 +168,15 @@ def test_read_archive_refuses_other_files(tmp_path: Path) -> None:
         f.attrs["format"] = "something else"
     with pytest.raises(ValueError, match="not a"):
         read_archive(tmp_path / "other.h5")
+
+
+def test_archived_settings_win_over_changed_defaults(
+        campaign: ArchiveData) -> None:
+    """The code's defaults may change after a run; the resolved settings in the archive keep
+    the replay faithful."""
+    resolved = CampaignSettings.from_config(CONFIG)
+    assert settings_from_record(settings_record(resolved)) == resolved
+    bare = {k: v for k, v in CONFIG.items() if k != "model"}  # defaults would differ
+    ok, checks, _ = check_archive(replace(campaign, config=bare,
+                                          settings=settings_record(resolved)))
+    assert ok, [c for c in checks if not c.ok]
