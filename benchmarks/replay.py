@@ -231,6 +231,7 @@ def run_gpax(problem: Problem, init: IntArray, steps: int, q: int, seed: int) ->
             seed=seed,
         )
         t2 = time.perf_counter()
+        logger.debug("gpax step %d: fit+predict %.1fs", step, t1 - t0)
         picks = list(map(int, sel.indices))
         measured += picks
         trace.measured.append(picks)
@@ -339,13 +340,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     ap.add_argument("--tag", default="", help="suffix of the result file names")
     ap.add_argument("--data-dir", type=Path, default=None)
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch (and XLA) threads; 1 keeps timings stable on a shared machine; 0: defaults",
+    )
     ap.add_argument(
         "--memory-check", action="store_true", help="only the 65k-candidate memory check"
+    )
+    ap.add_argument(
+        "--merge",
+        default="",
+        help="comma list of result JSONs (one problem each, each a complete run) to combine",
     )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
+    if args.threads == 1:  # before jax is imported (gpax strategy)
+        os.environ.setdefault(
+            "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        )
     import torch
 
     if args.threads:
@@ -353,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.memory_check:
         print(json.dumps(memory_check(256, 16)))
         return 0
+    if args.merge:
+        return merge([Path(p) for p in args.merge.split(",")], args.out, args.tag)
     config = _config_from(args.dkl)
     problems = [p for p in args.problems.split(",") if p]
     if args.datasets:
@@ -414,6 +431,41 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def merge(paths: list[Path], out: Path, tag: str) -> int:
+    """Combine per-problem result files (each problem measured in one run) into one report."""
+    results: dict[str, Any] = {}
+    parts = []
+    for path in paths:
+        doc = json.loads(path.read_text())
+        results.update(doc["results"])
+        parts.append(
+            {
+                "file": path.name,
+                "settings": doc["settings"],
+                "machine": doc["machine"],
+                "memory": doc.get("memory"),
+                "when": doc["when"],
+            }
+        )
+    steps = min(int(p["settings"]["steps"]) for p in parts)
+    suffix = f"_{tag}" if tag else ""
+    memory = next((p["memory"] for p in parts if p["memory"]), None)
+    path = write_result(
+        out / f"replay{suffix}.json",
+        "replay",
+        results,
+        parts=parts,
+        memory=memory,
+        settings=parts[0]["settings"],
+    )
+    table = summary_table(results, steps)
+    (out / f"replay{suffix}.md").write_text(table + "\n")
+    plot(results, out / f"replay{suffix}.png")
+    print(table)
+    print(f"wrote {path}")
+    return 0
+
+
 def _config_from(spec: str) -> DKLConfig:
     config = DKLConfig()
     fields = config.__dataclass_fields__
@@ -438,7 +490,7 @@ def _config_from(spec: str) -> DKLConfig:
 
 def _memory_subprocess() -> dict[str, Any]:
     """Run the memory check in a fresh process, so its peak RSS is the ranking's own."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-check", "--threads", "2"]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-check", "--threads", "1"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     try:
@@ -459,31 +511,37 @@ def _at_measurements(run: dict[str, list[float]], key: str, n: float) -> float:
     return float(run[key][max(i, 0)])
 
 
+def _step_s(rs: list[dict[str, list[float]]]) -> float:
+    return float(np.mean([np.mean(np.add(r["update_s"][1:], r["rank_s"][1:])) for r in rs]))
+
+
 def summary_table(results: dict[str, Any], steps: int) -> str:
     lines = []
     for pname, res in results.items():
         runs = res["runs"]
         n_equal = min(r[0]["n_measured"][-1] for r in runs.values())
+        gpax = next((_step_s(rs) for s, rs in runs.items() if s.startswith("gpax")), None)
         lines.append(f"\n**{pname}**: {res['description']}\n")
         lines.append(
             f"| strategy | recall top-1% @{steps} steps | best quantile @{steps} | "
-            f"recall @{int(n_equal)} meas. | RMSE/std @{steps} | update s/step | rank s/step |"
+            f"recall @{int(n_equal)} meas. | RMSE/std @{steps} | update s | rank s | "
+            "step vs gpax |"
         )
-        lines.append("|---|---|---|---|---|---|---|")
+        lines.append("|---|---|---|---|---|---|---|---|")
         for s, rs in runs.items():
             rec, rec_sd = _mean_at(rs, "recall", steps)
             bq, bq_sd = _mean_at(rs, "best_quantile", steps)
             req = float(np.mean([_at_measurements(r, "recall", n_equal) for r in rs]))
-            rmse = (
-                float(np.nanmean([r["rmse"][-1] for r in rs]))
-                if not s.startswith(("random", "raster"))
-                else float("nan")
-            )
+            model = not s.startswith(("random", "raster"))
+            rmse = float(np.nanmean([r["rmse"][-1] for r in rs])) if model else float("nan")
             upd = float(np.mean([np.mean(r["update_s"][1:]) for r in rs]))
             rnk = float(np.mean([np.mean(r["rank_s"][1:]) for r in rs]))
+            ratio = (
+                f"{gpax / _step_s(rs):.0f}x faster" if gpax and model and _step_s(rs) > 0 else "-"
+            )
             lines.append(
                 f"| {s} | {rec:.2f} ± {rec_sd:.2f} | {bq:.4f} ± {bq_sd:.4f} | {req:.2f} | "
-                f"{'-' if math.isnan(rmse) else f'{rmse:.2f}'} | {upd:.3f} | {rnk:.3f} |"
+                f"{f'{rmse:.2f}' if model else '-'} | {upd:.3f} | {rnk:.3f} | {ratio} |"
             )
     return "\n".join(lines)
 

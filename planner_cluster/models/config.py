@@ -15,7 +15,7 @@ class DKLConfig:
     Attributes:
         latent_dim: latent (GP input) dimension.
         hidden: hidden layer widths of the MLP (or the CNN's head).
-        activation: ``tanh`` (gpax's choice), ``relu`` or ``silu``.
+        activation: ``relu`` (gpax's choice), ``tanh`` or ``silu``.
         extractor: ``mlp`` or ``cnn`` (needs ``patch_shape``).
         patch_shape: (p, p, C) of the candidates' patches, for ``cnn``.
         kernel: ``rbf`` or ``matern52`` (ARD over the latent dims).
@@ -35,16 +35,16 @@ class DKLConfig:
     """
 
     latent_dim: int = 2
-    hidden: tuple[int, ...] = (64, 32)
-    activation: str = "tanh"
+    hidden: tuple[int, ...] = (64, 64)
+    activation: str = "relu"
     extractor: str = "mlp"
     patch_shape: tuple[int, int, int] | None = None
     kernel: Literal["rbf", "matern52"] = "rbf"
     lr: float = 0.05
-    adam_beta1: float = 0.9
+    adam_beta1: float = 0.5
     iterations: int = 100
     warm_iterations: int = 30
-    cold_restart_every: int = 0
+    cold_restart_every: int = 10
     weight_prior_std: float | None = 1.0
     hyper_priors: bool = True
     noise_floor: float = 1e-4
