@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +122,7 @@ class Trace:
     update_s: list[float]
     rank_s: list[float]
     rmse: list[float]
+    cpu_s: list[float] = field(default_factory=lambda: [0.0])
 
 
 def _rmse(problem: Problem, mean: FloatArray | None) -> float:
@@ -140,6 +141,7 @@ def run_dkl(
     learner.observe(init, problem.truth[init])
     trace = Trace([list(map(int, init))], [0.0], [0.0], [float("nan")])
     for _ in range(steps):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         learner.update()
         t1 = time.perf_counter()
@@ -150,6 +152,7 @@ def run_dkl(
         trace.update_s.append(t1 - t0)
         trace.rank_s.append(t2 - t1)
         trace.rmse.append(_rmse(problem, plan.mean))
+        trace.cpu_s.append(time.process_time() - c0)
     return trace
 
 
@@ -189,6 +192,7 @@ def _fixed_order(init: IntArray, order: IntArray, steps: int, q: int) -> Trace:
         trace.update_s.append(0.0)
         trace.rank_s.append(0.0)
         trace.rmse.append(float("nan"))
+        trace.cpu_s.append(0.0)
     return trace
 
 
@@ -202,6 +206,7 @@ def run_gpax(problem: Problem, init: IntArray, steps: int, q: int, seed: int) ->
     measured = list(map(int, init))
     trace = Trace([list(measured)], [0.0], [0.0], [float("nan")])
     for step in range(steps):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         y = problem.truth[measured]
         y_mean, y_std = float(y.mean()), float(y.std()) or 1.0
@@ -238,6 +243,7 @@ def run_gpax(problem: Problem, init: IntArray, steps: int, q: int, seed: int) ->
         trace.update_s.append(t1 - t0)
         trace.rank_s.append(t2 - t1)
         trace.rmse.append(_rmse(problem, mean_np))
+        trace.cpu_s.append(time.process_time() - c0)
     return trace
 
 
@@ -289,6 +295,7 @@ def metrics(problem: Problem, trace: Trace) -> dict[str, list[float]]:
     out["rmse"] = trace.rmse
     out["update_s"] = trace.update_s
     out["rank_s"] = trace.rank_s
+    out["cpu_s"] = trace.cpu_s
     return out
 
 
@@ -515,19 +522,24 @@ def _step_s(rs: list[dict[str, list[float]]]) -> float:
     return float(np.mean([np.mean(np.add(r["update_s"][1:], r["rank_s"][1:])) for r in rs]))
 
 
+def _cpu_s(rs: list[dict[str, list[float]]]) -> float:
+    return float(np.mean([np.mean(r.get("cpu_s", [0.0, 0.0])[1:]) for r in rs]))
+
+
 def summary_table(results: dict[str, Any], steps: int) -> str:
     lines = []
     for pname, res in results.items():
         runs = res["runs"]
         n_equal = min(r[0]["n_measured"][-1] for r in runs.values())
         gpax = next((_step_s(rs) for s, rs in runs.items() if s.startswith("gpax")), None)
+        gpax_cpu = next((_cpu_s(rs) for s, rs in runs.items() if s.startswith("gpax")), None)
         lines.append(f"\n**{pname}**: {res['description']}\n")
         lines.append(
             f"| strategy | recall top-1% @{steps} steps | best quantile @{steps} | "
             f"recall @{int(n_equal)} meas. | RMSE/std @{steps} | update s | rank s | "
-            "step vs gpax |"
+            "CPU s/step | step vs gpax (wall, CPU) |"
         )
-        lines.append("|---|---|---|---|---|---|---|---|")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
         for s, rs in runs.items():
             rec, rec_sd = _mean_at(rs, "recall", steps)
             bq, bq_sd = _mean_at(rs, "best_quantile", steps)
@@ -536,12 +548,13 @@ def summary_table(results: dict[str, Any], steps: int) -> str:
             rmse = float(np.nanmean([r["rmse"][-1] for r in rs])) if model else float("nan")
             upd = float(np.mean([np.mean(r["update_s"][1:]) for r in rs]))
             rnk = float(np.mean([np.mean(r["rank_s"][1:]) for r in rs]))
-            ratio = (
-                f"{gpax / _step_s(rs):.0f}x faster" if gpax and model and _step_s(rs) > 0 else "-"
-            )
+            cpu = _cpu_s(rs)
+            ratio = "-"
+            if gpax and gpax_cpu and model and _step_s(rs) > 0 and cpu > 0:
+                ratio = f"{gpax / _step_s(rs):.0f}x, {gpax_cpu / cpu:.0f}x"
             lines.append(
                 f"| {s} | {rec:.2f} ± {rec_sd:.2f} | {bq:.4f} ± {bq_sd:.4f} | {req:.2f} | "
-                f"{f'{rmse:.2f}' if model else '-'} | {upd:.3f} | {rnk:.3f} | {ratio} |"
+                f"{f'{rmse:.2f}' if model else '-'} | {upd:.3f} | {rnk:.3f} | {cpu:.3f} | {ratio} |"
             )
     return "\n".join(lines)
 

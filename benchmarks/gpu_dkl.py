@@ -1,0 +1,147 @@
+"""DKL on CPU and CUDA from the same code: training on 500 points, ranking 65k candidates.
+
+    .venv/bin/python benchmarks/gpu_dkl.py            # every available device
+    .venv/bin/python benchmarks/gpu_dkl.py --devices cpu --repeats 2
+
+Uses the procedural 256 x 256 sample (16 x 16 patches -> 65,536 candidates x 256 features).
+For each device: a cold fit (``iterations``), a warm fit (``warm_iterations``), embedding and
+posterior prediction for every candidate, and a q=4 believer batch. CUDA times synchronise
+the device. Devices that are absent are reported as skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+
+from benchmarks.machine import print_table, write_result
+from edge_agent.instruments.procedural import procedural
+from planner_cluster.candidates import make_candidates
+from planner_cluster.learner import AcquisitionPolicy, ActiveLearner
+from planner_cluster.models import DKLConfig
+from planner_cluster.scalarizers import scalarize
+
+logger = logging.getLogger("gpu_dkl")
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def bench_device(device: str, dtype: str, n_train: int, repeats: int, size: int) -> dict[str, Any]:
+    data = procedural(size=size, seed=0)
+    spectra = data.spectra.reshape(-1, data.spectra.shape[-1])
+    truth = scalarize("loop_area", spectra, data.axis)
+    cands = make_candidates(data.image, patch=16)
+    config = replace(DKLConfig(), device=device, dtype=dtype)  # type: ignore[arg-type]
+    rows: dict[str, list[float]] = {
+        "cold_fit_s": [],
+        "warm_fit_s": [],
+        "predict_s": [],
+        "rank_q4_s": [],
+    }
+    for rep in range(repeats):
+        learner = ActiveLearner(
+            cands, model_config=replace(config, seed=rep), policy=AcquisitionPolicy("ei")
+        )
+        idx = np.random.default_rng(rep).choice(len(cands), n_train + 4, replace=False)
+        learner.observe(idx[:n_train], truth[idx[:n_train]])
+        _sync(device)
+        t0 = time.perf_counter()
+        learner.update()
+        _sync(device)
+        t1 = time.perf_counter()
+        learner.observe(idx[n_train:], truth[idx[n_train:]])
+        learner.update()
+        _sync(device)
+        t2 = time.perf_counter()
+        learner.predict()
+        _sync(device)
+        t3 = time.perf_counter()
+        learner.rank(q=4)
+        _sync(device)
+        t4 = time.perf_counter()
+        rows["cold_fit_s"].append(t1 - t0)
+        rows["warm_fit_s"].append(t2 - t1)
+        rows["predict_s"].append(t3 - t2)
+        rows["rank_q4_s"].append(t4 - t3)
+    out: dict[str, Any] = {k: float(np.median(v)) for k, v in rows.items()}
+    out.update(
+        device=device,
+        dtype=dtype,
+        candidates=len(cands),
+        n_train=n_train,
+        repeats=repeats,
+        iterations=config.iterations,
+        warm_iterations=config.warm_iterations,
+    )
+    if device.startswith("cuda"):
+        out["gpu"] = torch.cuda.get_device_name(torch.device(device))
+        out["max_memory_mb"] = torch.cuda.max_memory_allocated(torch.device(device)) / 2**20
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--devices", default="cpu,cuda", help="comma list: cpu, cuda, cuda:1 ...")
+    ap.add_argument("--n-train", type=int, default=500)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--size", type=int, default=256, help="image side: size**2 candidates")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    ap.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parent / "results" / "gpu_dkl.json"
+    )
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    results: list[dict[str, Any]] = []
+    skipped: dict[str, str] = {}
+    for device in filter(None, args.devices.split(",")):
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            skipped[device] = (
+                f"CUDA not available (torch {torch.__version__}, built for CUDA: {torch.version.cuda})"
+            )
+            print(f"SKIP {device}: {skipped[device]}")
+            continue
+        for dtype in ("float64", "float32") if device.startswith("cuda") else ("float64",):
+            logger.info("timing %s %s", device, dtype)
+            results.append(bench_device(device, dtype, args.n_train, args.repeats, args.size))
+    print_table(
+        f"DKL, {args.n_train} training points, {args.size**2} candidates (median of {args.repeats})",
+        ["device", "dtype", "cold fit s", "warm fit s", "predict all s", "rank q=4 s"],
+        [
+            [
+                r["device"],
+                r["dtype"],
+                f"{r['cold_fit_s']:.3f}",
+                f"{r['warm_fit_s']:.3f}",
+                f"{r['predict_s']:.3f}",
+                f"{r['rank_q4_s']:.3f}",
+            ]
+            for r in results
+        ],
+    )
+    write_result(
+        args.out, "gpu_dkl", results, skipped=skipped, torch_threads=torch.get_num_threads()
+    )
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
