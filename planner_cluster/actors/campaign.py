@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from ..campaign_config import CampaignSettings
 from ..candidates import make_candidates
-from ..errors import PlannerError
+from ..errors import PlannerError, ScalarizerError
 from ..learner import ActiveLearner
 from ..scalarizers import scalarize
 from ..state import PlanRecord, StateStore, StoredMeasurement
@@ -116,7 +116,8 @@ class CampaignWorker:
         candidates = make_candidates(image, patch=settings.patch, stride=settings.stride,
                                      scale=settings.patch_scale)
         axis = self.store.spectral_axis(self.campaign_id)
-        planner = _CampaignPlanner(self.store, self.campaign_id, settings, candidates, axis)
+        planner = _CampaignPlanner(self.store, self.campaign_id, settings, candidates, axis,
+                                   version_base=record.model_version)
         control_cursor = str(record.stats.get("control_cursor", "0-0"))
         last_id = "0-0"
         self._state["phase"] = "running"
@@ -143,15 +144,25 @@ class CampaignWorker:
                                    n_observed=planner.n_observed)
             status = self.store.require_campaign(self.campaign_id).status
             if status in FINAL_STATUSES:
-                self._state["phase"] = status
+                self._finish(planner, last_id, status)
                 return
+
+    def _finish(self, planner: _CampaignPlanner, last_id: str, status: str) -> None:
+        """A last model on every measurement, so the final map uses all the data."""
+        rest = self.store.read_measurements(self.campaign_id, last_id)
+        if rest:
+            planner.add(rest)
+        if planner.dirty and planner.n_observed:
+            planner.replan()
+        self._state.update(phase=status, model_version=planner.version,
+                           n_observed=planner.n_observed)
 
 
 class _CampaignPlanner:
     """The science state of one campaign: raw spectra, the learner, the current policy."""
 
     def __init__(self, store: StateStore, campaign_id: str, settings: CampaignSettings,
-                 candidates: Any, axis: NDArray[Any] | None) -> None:
+                 candidates: Any, axis: NDArray[Any] | None, version_base: int = 0) -> None:
         self.store = store
         self.campaign_id = campaign_id
         self.settings = settings
@@ -162,8 +173,9 @@ class _CampaignPlanner:
         self.indices: list[int] = []
         self.spectra: list[NDArray[Any]] = []
         self.dirty = True
-        self.version = 0
-        self._rescore = False
+        # model versions keep rising across worker restarts: continue from Redis's
+        self.version_base = version_base
+        self.version = version_base
         self.timings: dict[str, float] = {}
 
     @property
@@ -177,10 +189,31 @@ class _CampaignPlanner:
         return np.arange(n, dtype=np.float64)
 
     def _score(self, spectra: list[NDArray[Any]]) -> NDArray[np.float64]:
+        """Scalars for ``spectra``. A spectrum the scalarizer cannot score (no coercive
+        crossing, say) gets the median of the others, and an event says so: one odd loop
+        must not stop a campaign."""
         s = self.settings
+        params = dict(s.scalarizer_params or {})
         batch = np.stack([np.asarray(x, dtype=np.float64).reshape(-1) for x in spectra])
-        return scalarize(s.scalarizer, batch, self._axis_for(batch[0]),
-                         **dict(s.scalarizer_params or {}))
+        axis = self._axis_for(batch[0])
+        try:
+            return scalarize(s.scalarizer, batch, axis, **params)
+        except ScalarizerError as exc:
+            first_error = str(exc)
+        values = np.full(len(batch), np.nan)
+        for i, row in enumerate(batch):
+            try:
+                values[i] = scalarize(s.scalarizer, row[None, :], axis, **params)[0]
+            except ScalarizerError:
+                continue
+        bad = int(np.isnan(values).sum())
+        finite = values[~np.isnan(values)]
+        values[np.isnan(values)] = float(np.median(finite)) if finite.size else 0.0
+        log.warning("campaign %s: %d spectra not scored by %s (%s); imputed the median",
+                    self.campaign_id, bad, s.scalarizer, first_error)
+        self.store.publish_event(self.campaign_id, "scalarizer_error", {
+            "scalarizer": s.scalarizer, "unscored": bad, "error": first_error})
+        return values
 
     def add(self, measurements: list[StoredMeasurement]) -> None:
         coords = np.array([[m.row, m.col] for m in measurements], dtype=np.int64)
@@ -244,13 +277,13 @@ class _CampaignPlanner:
         report = self.learner.update()
         fit_s = time.perf_counter() - t0
         ranked = self.learner.rank(q=s.plan_size, pending=pending)
-        self.version = ranked.model_version
+        self.version = self.version_base + ranked.model_version
         stats = {"fit_s": round(fit_s, 4), "rank_s": round(ranked.seconds, 4),
                  "n_train": report.n_train, "loss": float(report.loss),
                  "best": self.learner.best_value()}
-        self.store.put_predictions(self.campaign_id, ranked.model_version, ranked.mean,
+        self.store.put_predictions(self.campaign_id, self.version, ranked.mean,
                                    ranked.variance)
         self.store.put_plan(self.campaign_id, PlanRecord(
-            ranked.model_version, ranked.coords.astype(np.int32),
+            self.version, ranked.coords.astype(np.int32),
             ranked.scores.astype(np.float32), ranked.acquisition, time.time(), stats))
         self.dirty = False

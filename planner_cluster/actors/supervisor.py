@@ -112,16 +112,25 @@ class Supervisor:
         return live
 
     def reap(self, store: Any) -> list[str]:
-        """Kill the actors of campaigns that are over; returns their ids."""
+        """Kill the actors of campaigns that are over once their worker has finished (it
+        trains a last model on all the data first); returns their ids."""
         import ray
 
         done = []
         for cid, handle in list(self.handles.items()):
             record = store.get_campaign(cid)
-            if record is None or record.status in FINAL_STATUSES:
-                ray.kill(handle, no_restart=True)
-                self.handles.pop(cid, None)
-                done.append(cid)
+            if record is not None and record.status not in FINAL_STATUSES:
+                continue
+            try:
+                if ray.get(handle.status.remote(), timeout=5)["alive"]:
+                    continue  # still finishing
+            except Exception as exc:  # already gone, or busy past the timeout: next round
+                log.debug("status of %s: %s", cid, exc)
+                if not isinstance(exc, ray.exceptions.RayActorError):
+                    continue
+            ray.kill(handle, no_restart=True)
+            self.handles.pop(cid, None)
+            done.append(cid)
         return done
 
     def status(self, campaign_id: str, timeout_s: float = 5.0) -> dict[str, Any]:
