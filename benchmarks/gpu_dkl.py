@@ -113,16 +113,16 @@ def main(argv: list[str] | None = None) -> int:
     skipped: dict[str, str] = {}
     for device in filter(None, args.devices.split(",")):
         if device.startswith("cuda") and not torch.cuda.is_available():
-            skipped[device] = (
-                f"CUDA not available (torch {torch.__version__}, built for CUDA: {torch.version.cuda})"
-            )
+            built = torch.version.cuda
+            skipped[device] = f"CUDA not available (torch {torch.__version__}, CUDA build: {built})"
             print(f"SKIP {device}: {skipped[device]}")
             continue
         for dtype in ("float64", "float32") if device.startswith("cuda") else ("float64",):
             logger.info("timing %s %s", device, dtype)
             results.append(bench_device(device, dtype, args.n_train, args.repeats, args.size))
     print_table(
-        f"DKL, {args.n_train} training points, {args.size**2} candidates (median of {args.repeats})",
+        f"DKL, {args.n_train} training points, {args.size**2} candidates "
+        f"(median of {args.repeats})",
         ["device", "dtype", "cold fit s", "warm fit s", "predict all s", "rank q=4 s"],
         [
             [

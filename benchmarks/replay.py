@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.machine import write_result
 from edge_agent.instruments.datasets import load_dataset
 from planner_cluster.acquisition import select_batch
-from planner_cluster.candidates import CandidateSet, make_candidates
+from planner_cluster.candidates import CandidateSet, Normalization, make_candidates
 from planner_cluster.learner import AcquisitionPolicy, ActiveLearner
 from planner_cluster.models import DKLConfig
 from planner_cluster.scalarizers import scalarize
@@ -65,7 +65,12 @@ class Problem:
 
 
 def _problem(
-    name: str, dataset: Any, scalar: str, params: dict[str, Any], patch: int, normalize: str
+    name: str,
+    dataset: Any,
+    scalar: str,
+    params: dict[str, Any],
+    patch: int,
+    normalize: Normalization,
 ) -> Problem:
     spectra = dataset.spectra.reshape(-1, dataset.spectra.shape[-1])
     truth = scalarize(scalar, spectra, dataset.axis, **params)
@@ -85,7 +90,7 @@ def _problem(
     )
 
 
-PROBLEMS: dict[str, Callable[[str, Path | None], Problem]] = {
+PROBLEMS: dict[str, Callable[[Normalization, Path | None], Problem]] = {
     "beps:loop_area": lambda norm, d: _problem(
         "beps:loop_area", load_dataset("beps", data_dir=d), "loop_area", {}, 7, norm
     ),
@@ -197,7 +202,7 @@ def _fixed_order(init: IntArray, order: IntArray, steps: int, q: int) -> Trace:
 
 
 def run_gpax(problem: Problem, init: IntArray, steps: int, q: int, seed: int) -> Trace:
-    import gpax  # the [bench] extra
+    import gpax  # type: ignore[import-untyped]  # the [bench] extra
     import jax.numpy as jnp
 
     feats = problem.candidates.features.astype(np.float64)
