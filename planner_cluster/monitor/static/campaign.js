@@ -15,7 +15,27 @@ const Campaign = (() => {
       const sent = await api("POST", `/api/campaigns/${encodeURIComponent(S.cid)}/controls`, { action, args });
       S.pending[sent.control_id] = sent;
       msg(`${ACTION_LABEL[sent.action] || sent.action} sent by ${sent.user}; waiting for the edge...`, "wait");
+      watchControl(S.cid, sent.control_id, 0);
     } catch (e) { msg(`${action} refused: ${e.message}`, "err"); }
+  }
+
+  function showResult(sent, result) {
+    if (sent.shown) return;
+    sent.shown = true;
+    msg(`${ACTION_LABEL[sent.action] || sent.action} by ${sent.user}: edge ${result.status}${result.detail ? " (" + result.detail + ")" : ""}`,
+        result.status === "accepted" ? "ok" : "err");
+  }
+
+  // The live stream normally brings the edge's answer; this catches one it missed.
+  function watchControl(cid, id, tries) {
+    if (!S || S.cid !== cid || S.pending[id].shown || tries > 20) return;
+    setTimeout(async () => {
+      try {
+        const got = await api("GET", `/api/campaigns/${encodeURIComponent(cid)}/controls/${id}`);
+        if (got.results.length && S.cid === cid) showResult(S.pending[id], got.results[0].data);
+      } catch (e) { console.error(e); }
+      watchControl(cid, id, tries + 1);
+    }, 1500);
   }
 
   function onMapClick(event) {
@@ -93,6 +113,8 @@ const Campaign = (() => {
   function draw() {
     const d = S.detail;
     if (!d || !d.grid) return;
+    const done = new Set(S.meas.map(m => `${m.row},${m.col}`).concat(d.vetoed.map(p => `${p[0]},${p[1]}`)));
+    if (S.plan) S.plan.next = S.plan.next.filter(p => !done.has(`${p[0]},${p[1]}`));
     const layers = { measured: S.meas, next: S.plan ? S.plan.next.slice(0, 8) : [], vetoed: d.vetoed };
     const structure = document.getElementById("map-structure");
     if (S.scan) Plots.paint(structure, S.scan.image, Plots.gray); else Plots.paint(structure, [], Plots.gray);
@@ -119,8 +141,9 @@ const Campaign = (() => {
   }
 
   function logEvent(ev) {
-    const d = ev.data || {}, rows = document.getElementById("event-rows");
-    if (!rows) return;
+    const d = ev.data || {}, rows = document.getElementById("event-rows"), key = `${ev.kind}|${ev.time}`;
+    if (!rows || S.logged.has(key)) return;
+    S.logged.add(key);
     let who = d.user || "", text = "", result = null;
     if (ev.kind === "control") text = `${d.action} ${JSON.stringify(d.args || {})} (${d.origin || ""})`;
     else if (ev.kind === "control_result") {
@@ -128,8 +151,7 @@ const Campaign = (() => {
       const cell = rows.querySelector(`td.result[data-control="${d.control_id}"]`);
       if (cell) cell.replaceChildren(el("span", { class: d.status }, `${d.status}${d.detail ? ": " + d.detail : ""}`));
       const sent = S.pending[d.control_id];
-      if (sent) msg(`${ACTION_LABEL[sent.action] || sent.action} by ${sent.user}: edge ${d.status}${d.detail ? " (" + d.detail + ")" : ""}`,
-                    d.status === "accepted" ? "ok" : "err");
+      if (sent) showResult(sent, d);
     } else if (ev.kind === "measurement") text = `(${d.row}, ${d.col}) ${d.source || ""}`;
     else text = JSON.stringify(d);
     const row = el("tr", { "data-kind": ev.kind, "data-id": ev.id }, el("td", {}, clock(ev.time)), el("td", {}, ev.kind),
@@ -171,19 +193,21 @@ const Campaign = (() => {
 
   async function view(root, cid) {
     stopFollowing();
-    S = { cid, pending: {}, meas: [], cursor: "0-0", need: new Set(), corner: null, scan: null, plan: null, pred: null };
+    S = { cid, pending: {}, meas: [], cursor: "0-0", need: new Set(), corner: null, scan: null,
+          plan: null, pred: null, logged: new Set(), ready: false, early: [] };
     const options = await api("GET", "/api/options");
     S.detail = await api("GET", `/api/campaigns/${encodeURIComponent(cid)}`);
     layout(root, options);
     facts();
+    S.flush = throttle(() => { const need = S.need; S.need = new Set(); refresh(need).catch(console.error); }, 250);
+    // Follow first and hold what arrives, so nothing between the first load and the stream is lost.
+    follow(`/api/stream?campaign=${encodeURIComponent(cid)}`, ev => S.ready ? onEvent(ev) : S.early.push(ev));
     const events = await api("GET", `/api/campaigns/${encodeURIComponent(cid)}/events?n=200`);
     events.forEach(logEvent);
-    S.flush = throttle(() => { const need = S.need; S.need = new Set(); refresh(need).catch(console.error); }, 250);
     await refresh(new Set(["detail", "scan", "meas", "plan"]));
-    const last = events.length ? events[events.length - 1].id : null;
-    follow(`/api/stream?campaign=${encodeURIComponent(cid)}`, onEvent);
+    S.ready = true;
+    S.early.forEach(onEvent); S.early = [];
     App.timers.push(setInterval(() => { S.need.add("detail"); S.flush(); }, 3000));
-    return last;
   }
 
   return { view, get state() { return S; } };
