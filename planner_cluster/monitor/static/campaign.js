@@ -19,9 +19,15 @@ const Campaign = (() => {
     } catch (e) { msg(`${action} refused: ${e.message}`, "err"); }
   }
 
+  const PLANNER_ACTIONS = new Set(["set_acquisition", "set_scalarizer"]);
+
   function showResult(sent, result) {
     if (sent.shown) return;
     sent.shown = true;
+    if (PLANNER_ACTIONS.has(sent.action) && !sent.applied) {  // the edge leaves these to the planner
+      msg(`${ACTION_LABEL[sent.action]} by ${sent.user}: waiting for the planner to replan...`, "wait");
+      return;
+    }
     msg(`${ACTION_LABEL[sent.action] || sent.action} by ${sent.user}: edge ${result.status}${result.detail ? " (" + result.detail + ")" : ""}`,
         result.status === "accepted" ? "ok" : "err");
   }
@@ -182,6 +188,13 @@ const Campaign = (() => {
   function onEvent(ev) {
     if (ev.campaign_id !== S.cid) return;
     logEvent(ev);
+    if (ev.kind === "replanned") {
+      const sent = Object.values(S.pending).find(p => p.action === ev.data.reason && !p.applied);
+      if (sent) {
+        sent.applied = true;
+        msg(`${ACTION_LABEL[sent.action]} by ${sent.user}: applied by the planner (replanned)`, "ok");
+      }
+    }
     const k = ev.kind;
     if (k === "measurement") S.need.add("meas").add("detail");
     else if (k === "plan") S.need.add("plan").add("detail");
@@ -199,6 +212,9 @@ const Campaign = (() => {
     S.detail = await api("GET", `/api/campaigns/${encodeURIComponent(cid)}`);
     layout(root, options);
     facts();
+    const acq = S.detail.config.acquisition || {}, scal = S.detail.config.scalarizer || {};
+    document.getElementById("acq-name").value = typeof acq === "string" ? acq : acq.name || "ei";
+    document.getElementById("scal-name").value = typeof scal === "string" ? scal : scal.name || "loop_area";
     S.flush = throttle(() => { const need = S.need; S.need = new Set(); refresh(need).catch(console.error); }, 250);
     // Follow first and hold what arrives, so nothing between the first load and the stream is lost.
     follow(`/api/stream?campaign=${encodeURIComponent(cid)}`, ev => S.ready ? onEvent(ev) : S.early.push(ev));

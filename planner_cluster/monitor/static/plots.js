@@ -75,10 +75,12 @@ const Plots = (() => {
       ctx.beginPath(); ctx.arc(x, y, rad + 2, 0, 2 * Math.PI); ctx.stroke();
       ctx.fillText(String(i + 1), x + rad + 2, y - rad);
     });
-    ctx.strokeStyle = "#ff2020"; ctx.lineWidth = 2;
     (layers.vetoed || []).forEach(p => {
-      const [x, y] = toPixel(canvas, grid, p[0], p[1]), d = Math.max(2, Math.min(cw, ch) * 0.4);
-      ctx.beginPath(); ctx.moveTo(x - d, y - d); ctx.lineTo(x + d, y + d); ctx.moveTo(x + d, y - d); ctx.lineTo(x - d, y + d); ctx.stroke();
+      const [x, y] = toPixel(canvas, grid, p[0], p[1]), d = Math.max(4, Math.min(cw, ch) * 0.6);
+      for (const [color, width] of [["#fff", 4], ["#e00000", 2]]) {
+        ctx.strokeStyle = color; ctx.lineWidth = width; ctx.beginPath();
+        ctx.moveTo(x - d, y - d); ctx.lineTo(x + d, y + d); ctx.moveTo(x + d, y - d); ctx.lineTo(x - d, y + d); ctx.stroke();
+      }
     });
   }
 
