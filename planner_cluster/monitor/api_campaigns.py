@@ -127,18 +127,22 @@ def post_control(ctx: Ctx, record: Campaign, who: User,
 
 
 @router.get("/campaigns/{campaign_id}/controls/{control_id}",
-            summary="A control and what the edge (and planner) answered")
+            summary="A control, what the edge answered, and whether the planner applied it")
 def get_control(ctx: Ctx, record: Campaign, control_id: str) -> dict[str, Any]:
     control: dict[str, Any] | None = None
     results: list[dict[str, Any]] = []
+    applied: dict[str, Any] | None = None
     for e in ctx.store.recent_events(record.campaign_id, 5000):
         if e.kind == "control" and e.data.get("control_id") == control_id:
             control = views.event_view(e)
         elif e.kind == "control_result" and e.data.get("control_id") == control_id:
             results.append(views.event_view(e))
+        elif (e.kind == "replanned" and control is not None and applied is None
+              and e.data.get("reason") == control["data"].get("action")):
+            applied = views.event_view(e)  # the worker's first replan for this action after it
     if control is None:
         raise HTTPException(404, f"no control {control_id!r} in {record.campaign_id}")
-    return {"control": control, "results": results}
+    return {"control": control, "results": results, "planner_applied": applied}
 
 
 @router.get("/stream", summary="Live events (text/event-stream), all or one campaign's",

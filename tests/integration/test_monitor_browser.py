@@ -194,6 +194,24 @@ def test_an_operators_pause_reaches_the_edge(stack: Stack) -> None:
              what="the edge running again")
 
 
+def test_an_operator_changes_the_acquisition(stack: Stack) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    stack.login(name="olga")
+    stack.open_campaign("c1")
+    assert stack.js("return document.getElementById('acq-name').value") == "ei"
+    Select(stack.driver.find_element("id", "acq-name")).select_by_value("ucb")
+    stack.driver.find_element("id", "acq-param").send_keys("2.5")
+    stack.driver.find_element("id", "btn-acq").click()
+    wait_for(lambda: "applied by the planner" in stack.text("#control-msg"), timeout=60,
+             what="the planner applying the new acquisition")
+    acq = stack.store.require_campaign("c1").config["acquisition"]
+    assert acq["name"] == "ucb" and acq["params"] == {"beta": 2.5}
+    wait_for(lambda: stack.text("#acquisition").startswith("ucb"), timeout=20,
+             what="the page showing ucb")
+    stack.shot("05-acquisition-changed")
+
+
 def test_a_veto_by_clicking_the_map_keeps_the_point_out_of_later_plans(stack: Stack) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
 
@@ -236,10 +254,10 @@ def test_a_veto_by_clicking_the_map_keeps_the_point_out_of_later_plans(stack: St
              what="the veto drawn")
     assert [target[0], target[1]] in stack.js("return Campaign.state.detail.vetoed")
     assert target not in {(m.row, m.col) for m in stack.store.read_measurements("c1")}
-    stack.shot("05-veto-by-click")
+    stack.shot("06-veto-by-click")
     stack.driver.find_element("id", "btn-stop").click()
     wait_for(lambda: stack.proc.poll() is not None, timeout=120, what="the edge to stop")
     assert stack.proc.returncode == 0, stack.log.read_text()[-3000:]
     assert target not in {(m.row, m.col) for m in stack.store.read_measurements("c1")}
     wait_for(lambda: stack.text("#status") == "finished", timeout=30, what="finished on page")
-    stack.shot("06-stopped")
+    stack.shot("07-stopped")

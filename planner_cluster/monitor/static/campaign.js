@@ -13,35 +13,44 @@ const Campaign = (() => {
     msg(`${action}: sending...`, "wait");
     try {
       const sent = await api("POST", `/api/campaigns/${encodeURIComponent(S.cid)}/controls`, { action, args });
-      S.pending[sent.control_id] = sent;
-      msg(`${ACTION_LABEL[sent.action] || sent.action} sent by ${sent.user}; waiting for the edge...`, "wait");
+      S.pending[sent.control_id] = sent; S.last = sent.control_id;
+      render(sent);
       watchControl(S.cid, sent.control_id, 0);
     } catch (e) { msg(`${action} refused: ${e.message}`, "err"); }
   }
 
   const PLANNER_ACTIONS = new Set(["set_acquisition", "set_scalarizer"]);
+  function done(sent) { return PLANNER_ACTIONS.has(sent.action) ? !!sent.applied : !!sent.result; }
 
-  function showResult(sent, result) {
-    if (sent.shown) return;
-    sent.shown = true;
-    if (PLANNER_ACTIONS.has(sent.action) && !sent.applied) {  // the edge leaves these to the planner
-      msg(`${ACTION_LABEL[sent.action]} by ${sent.user}: waiting for the planner to replan...`, "wait");
-      return;
-    }
-    msg(`${ACTION_LABEL[sent.action] || sent.action} by ${sent.user}: edge ${result.status}${result.detail ? " (" + result.detail + ")" : ""}`,
-        result.status === "accepted" ? "ok" : "err");
+  // What became of the latest control: the edge's answer, or for the planner's own actions
+  // (which the edge leaves to the planner) the planner's replan.
+  function render(sent) {
+    if (S.last !== sent.control_id) return;
+    const label = `${ACTION_LABEL[sent.action] || sent.action} by ${sent.user}`;
+    if (PLANNER_ACTIONS.has(sent.action)) {
+      if (sent.applied) msg(`${label}: applied by the planner (replanned)`, "ok");
+      else msg(`${label}: sent; waiting for the planner to replan...`, "wait");
+    } else if (sent.result) {
+      const r = sent.result;
+      msg(`${label}: edge ${r.status}${r.detail ? " (" + r.detail + ")" : ""}`, r.status === "accepted" ? "ok" : "err");
+    } else msg(`${label}: sent; waiting for the edge...`, "wait");
   }
 
-  // The live stream normally brings the edge's answer; this catches one it missed.
+  // The live stream normally brings the answers; this catches any it missed.
   function watchControl(cid, id, tries) {
-    if (!S || S.cid !== cid || S.pending[id].shown || tries > 20) return;
+    if (!S || S.cid !== cid || done(S.pending[id]) || tries > 40) return;
     setTimeout(async () => {
       try {
         const got = await api("GET", `/api/campaigns/${encodeURIComponent(cid)}/controls/${id}`);
-        if (got.results.length && S.cid === cid) showResult(S.pending[id], got.results[0].data);
+        const sent = S && S.cid === cid ? S.pending[id] : null;
+        if (sent) {
+          if (got.results.length && !sent.result) sent.result = got.results[0].data;
+          if (got.planner_applied) sent.applied = true;
+          render(sent);
+        }
       } catch (e) { console.error(e); }
       watchControl(cid, id, tries + 1);
-    }, 1500);
+    }, 1000);
   }
 
   function onMapClick(event) {
@@ -157,7 +166,7 @@ const Campaign = (() => {
       const cell = rows.querySelector(`td.result[data-control="${d.control_id}"]`);
       if (cell) cell.replaceChildren(el("span", { class: d.status }, `${d.status}${d.detail ? ": " + d.detail : ""}`));
       const sent = S.pending[d.control_id];
-      if (sent) showResult(sent, d);
+      if (sent && !sent.result) { sent.result = d; render(sent); }
     } else if (ev.kind === "measurement") text = `(${d.row}, ${d.col}) ${d.source || ""}`;
     else text = JSON.stringify(d);
     const row = el("tr", { "data-kind": ev.kind, "data-id": ev.id }, el("td", {}, clock(ev.time)), el("td", {}, ev.kind),
@@ -190,10 +199,7 @@ const Campaign = (() => {
     logEvent(ev);
     if (ev.kind === "replanned") {
       const sent = Object.values(S.pending).find(p => p.action === ev.data.reason && !p.applied);
-      if (sent) {
-        sent.applied = true;
-        msg(`${ACTION_LABEL[sent.action]} by ${sent.user}: applied by the planner (replanned)`, "ok");
-      }
+      if (sent) { sent.applied = true; render(sent); }
     }
     const k = ev.kind;
     if (k === "measurement") S.need.add("meas").add("detail");

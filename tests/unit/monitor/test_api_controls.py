@@ -153,5 +153,16 @@ def test_control_status_shows_the_edges_answer(mon: Monitor) -> None:
                                                      "detail": "now paused", "edge_id": "e"})
     got = mon.client.get(path, headers=mon.as_("vic")).json()
     assert [r["data"]["status"] for r in got["results"]] == ["accepted"]
+    assert got["planner_applied"] is None
+
+
+def test_control_status_shows_when_the_planner_applied_it(mon: Monitor) -> None:
+    mon.store.publish_event("c1", "replanned", {"reason": "set_acquisition"})  # an older one
+    sent = post(mon, "olga", "set_acquisition", {"name": "ucb"}).json()
+    path = f"/api/campaigns/c1/controls/{sent['control_id']}"
+    assert mon.client.get(path, headers=mon.as_("vic")).json()["planner_applied"] is None
+    mon.store.publish_event("c1", "replanned", {"reason": "set_acquisition"})
+    got = mon.client.get(path, headers=mon.as_("vic")).json()
+    assert got["planner_applied"]["data"] == {"reason": "set_acquisition"}
     assert mon.client.get("/api/campaigns/c1/controls/unknown",
                           headers=mon.as_("vic")).status_code == 404
