@@ -73,6 +73,8 @@ class ProgressDisplay:
                  tb: TracebackType | None) -> None:
         self.live.update(self._render())
         self.live.stop()
+        if not self.console.is_terminal:
+            self.console.line()  # the last frame has no newline of its own there
 
 
 def summary_table(rows: Sequence[tuple[str, str]], title: str) -> Table:

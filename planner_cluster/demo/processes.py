@@ -86,16 +86,20 @@ class Child:
         if self.running() and self.process is not None:
             self.process.send_signal(signal.SIGINT)
 
-    def stop(self, grace_s: float = 10.0) -> int | None:
-        """Wait ``grace_s`` for the child to end, then SIGTERM, then SIGKILL; by PID only."""
+    def stop(self, grace_s: float = 10.0, *, terminate: bool = False) -> int | None:
+        """Wait ``grace_s`` for the child to end (after a SIGTERM if ``terminate``), then
+        SIGTERM, then SIGKILL; by PID only."""
         proc = self.process
         if proc is None:
             return None
-        if self.wait(grace_s) is None:
-            log.warning("%s (pid %d) still running after %g s: terminating", self.name,
-                        proc.pid, grace_s)
+        if terminate and proc.poll() is None:
             proc.terminate()
-            if self.wait(5.0) is None:
+        if self.wait(grace_s) is None:
+            log.warning("%s (pid %d) still running after %g s: %s", self.name, proc.pid,
+                        grace_s, "killing" if terminate else "terminating")
+            if not terminate:
+                proc.terminate()
+            if terminate or self.wait(5.0) is None:
                 proc.kill()
                 proc.wait(5.0)
         return proc.returncode

@@ -13,8 +13,6 @@ from __future__ import annotations
 import logging
 import secrets
 import signal
-import socket
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -28,9 +26,10 @@ from ..config import PlannerConfig
 from ..errors import PlannerError
 from ..redis_server import free_port
 from ..service import PlannerService
+from .dashboard import Dashboard
 from .display import ProgressDisplay
 from .presets import PRESETS, campaign_config, edge_config_toml
-from .processes import Child, autopilot_command, has_command
+from .processes import Child, autopilot_command
 from .watch import CampaignWatch
 
 __all__ = ["DemoError", "DemoOptions", "DemoRun"]
@@ -98,6 +97,7 @@ class DemoRun:
         self.interrupts = 0
         self.service = PlannerService(self.config)
         self.children: list[Child] = []
+        self.dashboard: Dashboard | None = None
         self._failure: BaseException | None = None
         self.startup_s = 0.0
 
@@ -157,7 +157,8 @@ class DemoRun:
         spec = p.instrument_spec(o.seed)
         truth_file = self.dir / "truth.npz"
         truth = self._child("export-truth", "edge", "export-truth", spec, str(truth_file))
-        dashboard = self._start_monitor()
+        self.dashboard = Dashboard(self.service.redis_url, self.config.redis_prefix,
+                                   free_port(), self.dir).start()
         edge_toml = self.dir / "edge.toml"
         edge_toml.write_text(edge_config_toml(campaign_config(
             p, scalarizer=o.scalarizer, acquisition=o.acquisition, batch=o.batch, seed=o.seed)))
@@ -178,10 +179,10 @@ class DemoRun:
                     edge.interrupt()  # once: clean stop; twice: abort
                     forwarded = max(self.interrupts, forwarded + 1)
                 display.update(watch.poll(), "stopping (Ctrl-C again to abort) ..."
-                               if forwarded else "")
+                               if forwarded else self.dashboard.note)
                 edge.wait(0.25)
             watch.wait_settled(self._actor_alive, 5.0 if forwarded else 30.0)
-            display.update(watch.metrics)
+            display.update(watch.metrics, self.dashboard.note)
         campaign_s = time.monotonic() - started
         if edge.returncode not in (0, None) and not forwarded:
             log.warning("edge exited with %s: %s", edge.returncode, edge.tail())
@@ -197,36 +198,7 @@ class DemoRun:
             timings={"startup_s": self.startup_s, "campaign_s": campaign_s},
             edge_code=edge.returncode,
             truth_file=truth_file if truth.returncode == 0 and truth_file.is_file() else None,
-            dashboard=dashboard, interrupted=forwarded > 0)
-
-    def _start_monitor(self) -> str:
-        """``autopilot monitor`` with an admin token for the demo, when it is installed."""
-        if not has_command("monitor"):
-            self.console.print("no dashboard: `autopilot monitor` is not installed")
-            return ""
-        store = ["--redis", self.service.redis_url, "--prefix", self.config.redis_prefix]
-        token = ""
-        try:
-            made = subprocess.run(autopilot_command("monitor", "add-user", "demo", "--role",
-                                                    "admin", *store),
-                                  capture_output=True, text=True, timeout=60,
-                                  start_new_session=True, check=False, cwd=self.dir)
-            token = made.stdout.strip().splitlines()[-1] if made.returncode == 0 else ""
-        except (subprocess.TimeoutExpired, IndexError):
-            token = ""
-        port = free_port()
-        child = self._child("monitor", "monitor", "serve", *store, "--bind",
-                            f"127.0.0.1:{port}")
-        deadline = time.monotonic() + 30.0
-        while not _listening(port):
-            if child.wait(0.1) is not None or time.monotonic() > deadline:
-                self.console.print(f"no dashboard: the monitor did not start (see "
-                                   f"{child.log_path})")
-                return ""
-        address = f"http://127.0.0.1:{port}"
-        self.console.print(f"dashboard: {address}" + (f"  (log in with token {token})"
-                                                       if token else ""))
-        return address
+            dashboard=self.dashboard.address, interrupted=forwarded > 0)
 
     def _actor_alive(self) -> bool:
         import ray
@@ -244,13 +216,14 @@ class DemoRun:
 
     def _shutdown(self, thread: threading.Thread | None) -> None:
         """Stop the edge (clean stop first), the monitor, the planner: by PID, in order."""
-        for child in self.children:
-            if child.name == "edge" and child.running():
-                child.interrupt()
-            grace = 20.0 if child.name == "edge" else (0.0 if child.name == "monitor" else 60.0)
-            if child.name == "monitor" and child.running() and child.process is not None:
-                child.process.terminate()
-            child.stop(grace)
+        if self.dashboard is not None:
+            self.dashboard.stop()
+        for child in reversed(self.children):  # the edge first
+            if child.name == "edge":
+                child.interrupt()  # a clean stop: drain, finish the campaign
+                child.stop(20.0)
+            else:  # the ground-truth export: let it finish unless interrupted
+                child.stop(60.0, terminate=self.interrupts > 0)
         deadline = time.monotonic() + 120.0
         while (thread is not None and thread.is_alive() and not self.service.ready.is_set()
                and time.monotonic() < deadline):
@@ -262,10 +235,3 @@ class DemoRun:
                 log.error("the planner did not stop within 60 s")
 
 
-
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
