@@ -1,0 +1,185 @@
+"""``deploy/local-cluster.sh`` for real: Redis (AOF, password), a Ray head node and a Ray worker
+node on loopback, the planner joined to that cluster and the monitor; a campaign whose actor
+Ray places on the worker node; then ``down``, which must leave none of those processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from planner_cluster.state import StateStore
+
+from ..conftest import REPO
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+SCRIPT = REPO / "deploy" / "local-cluster.sh"
+PORTS_PER_CLUSTER = 30  # BASE_PORT .. BASE_PORT+29, see the script's header
+
+# One Python process asks Ray's state API where the campaign actors ran (the test process
+# itself may already be connected to the test session's local Ray).
+PLACEMENT = """
+import json, sys
+from ray.util.state import list_actors, list_nodes
+address = sys.argv[1]
+actors = list_actors(address=address, filters=[("class_name", "=", "CampaignWorker")],
+                     detail=True, raise_on_missing_output=False)
+nodes = list_nodes(address=address, detail=True, raise_on_missing_output=False)
+print(json.dumps({
+    "actors": [{"name": a.name, "node_id": a.node_id, "pid": a.pid, "state": a.state}
+               for a in actors],
+    "nodes": [{"node_id": n.node_id, "is_head": n.is_head_node, "ip": n.node_ip,
+               "resources": n.resources_total} for n in nodes]}))
+"""
+
+
+def ports_free(base: int) -> bool:
+    for port in range(base, base + PORTS_PER_CLUSTER):
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                return False
+    return True
+
+
+def free_base_port() -> int:
+    """A block of free ports below the kernel's ephemeral range (32768+)."""
+    candidates = list(range(20100, 32000, 100))
+    random.shuffle(candidates)
+    for base in candidates:
+        if ports_free(base):
+            return base
+    pytest.skip("no block of 30 free ports below 32000")
+
+
+def read_env(path: Path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text().splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            out[key] = value
+    return out
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """PIDs whose command line contains ``text`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def logs(state: Path) -> str:
+    parts = []
+    for log in sorted((state / "logs").glob("*.log")):
+        parts.append(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}")
+    return "\n".join(parts)
+
+
+@pytest.fixture
+def cluster(shared_data: Path) -> Iterator[tuple[Path, dict[str, str], dict[str, str]]]:
+    if shutil.which("bash") is None or not Path("/proc").is_dir():
+        pytest.skip("needs bash and Linux /proc")
+    # Short: Ray puts Unix sockets under the state folder (108-byte path limit).
+    state = Path(tempfile.mkdtemp(prefix="apc-", dir="/tmp"))
+    env = dict(os.environ, AUTOPILOT_CLUSTER_DIR=str(state), BASE_PORT=str(free_base_port()),
+               AUTOPILOT_BIN_DIR=str(Path(sys.executable).parent), PREFIX="lc",
+               START_TIMEOUT_S="150")
+    env.pop("RAY_ADDRESS", None)
+    try:
+        up = subprocess.run(["bash", str(SCRIPT), "up"], env=env, capture_output=True,
+                            text=True, timeout=240, check=False)
+        assert up.returncode == 0, f"up failed:\n{up.stderr[-3000:]}\n{logs(state)}"
+        yield state, env, read_env(state / "cluster.env")
+    finally:
+        pids = {p.stem: int(p.read_text()) for p in (state / "pids").glob("*.pid")}
+        down = subprocess.run(["bash", str(SCRIPT), "down"], env=env, capture_output=True,
+                              text=True, timeout=120, check=False)
+        try:
+            assert down.returncode == 0, down.stderr
+            assert not [name for name, pid in pids.items() if alive(pid)], down.stderr
+            assert not processes_mentioning(str(state)), "processes left after down"
+        finally:
+            shutil.rmtree(state, ignore_errors=True)
+
+
+def test_campaign_runs_on_the_worker_node(
+        cluster: tuple[Path, dict[str, str], dict[str, str]]) -> None:
+    state, env, info = cluster
+    recorded = {p.stem for p in (state / "pids").glob("*.pid")}
+    assert {"redis", "ray-head", "ray-worker", "planner"} <= recorded
+
+    password = Path(info["REDIS_PASSWORD_FILE"]).read_text().strip()
+    import redis
+
+    with redis.Redis.from_url(info["REDIS_URL"]) as anonymous:
+        with pytest.raises(redis.AuthenticationError):
+            anonymous.ping()
+    with redis.Redis.from_url(info["REDIS_URL"], password=password) as admin:
+        assert admin.config_get("appendonly") == {"appendonly": "yes"}
+
+    edge_log = state / "edge.log"
+    cmd = [sys.executable, "-m", "protocol.cli", "edge", "run", "--planner", info["GATEWAY"],
+           "--instrument", "replay:beps", "--dwell", "0", "--campaign", "lc1",
+           "--edge-id", "edge-lc", "--spool", str(state / "spool"),
+           "--signing-key", info["SIGNING_KEY_FILE"], "--max-points", "24", "--batch", "4",
+           "--progress", "off", "--heartbeat", "0.5"]
+    with edge_log.open("wb") as out:
+        code = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=200,
+                              env=dict(os.environ, PYTHONUNBUFFERED="1"), check=False).returncode
+    assert code == 0, edge_log.read_text()[-3000:] + logs(state)
+
+    store = StateStore.connect(info["REDIS_URL"], info["REDIS_PREFIX"], password=password)
+    try:
+        record = store.require_campaign("lc1")
+        assert record.status == "finished", record
+        stored = store.read_measurements("lc1")
+        points = [(m.row, m.col) for m in stored]
+        assert len(points) == 24 and len(set(points)) == 24  # all stored, each once
+        # past the 16 seed points: the actor on the worker node trained and planned
+        assert record.model_version >= 1 and "plan" in {m.source for m in stored}
+    finally:
+        store.close()
+
+    query_env = {**env, "RAY_AUTH_MODE": info["RAY_AUTH_MODE"],
+                 "RAY_AUTH_TOKEN_PATH": info["RAY_AUTH_TOKEN_PATH"]}
+    query = subprocess.run([sys.executable, "-c", PLACEMENT, info["RAY_ADDRESS"]],
+                           env=query_env, capture_output=True, text=True, timeout=120,
+                           check=False)
+    assert query.returncode == 0, query.stderr[-3000:]
+    placement: dict[str, Any] = json.loads(query.stdout.strip().splitlines()[-1])
+    nodes = {n["node_id"]: n for n in placement["nodes"]}
+    assert len(nodes) == 2 and all(n["ip"] == "127.0.0.2" for n in nodes.values())
+    worker = [n for n in nodes.values() if not n["is_head"]]
+    assert len(worker) == 1 and worker[0]["resources"].get("campaign_worker") == 4
+    actors = [a for a in placement["actors"] if a["name"] == "campaign:lc:lc1"]
+    assert actors, placement
+    assert all(a["node_id"] == worker[0]["node_id"] for a in actors), placement
