@@ -390,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     strategies = [s for s in args.strategies.split(",") if s]
     results: dict[str, Any] = {}
     started = time.perf_counter()
+    tag = f"_{args.tag}" if args.tag else ""
+    args.out.mkdir(parents=True, exist_ok=True)
     for pname in problems:
         problem = PROBLEMS[pname](args.normalize, args.data_dir)
         logger.info("problem %s", problem.description)
@@ -402,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
                 trace = run_strategy(strategy, problem, init, args.steps, seed, config)
                 m = metrics(problem, trace)
                 runs[strategy].append(m)
+                partial = {pname: {"description": problem.description, "runs": runs}}
+                (args.out / f"replay{tag}.partial.json").write_text(json.dumps(partial) + "\n")
                 logger.info(
                     "%s seed %d %-14s recall %.2f best_q %.4f step %.3fs (%.0fs)",
                     pname,
@@ -419,7 +423,6 @@ def main(argv: list[str] | None = None) -> int:
             "runs": runs,
         }
     mem = _memory_subprocess()
-    tag = f"_{args.tag}" if args.tag else ""
     settings = {
         "steps": args.steps,
         "seeds": args.seeds,

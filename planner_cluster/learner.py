@@ -24,7 +24,7 @@ from planner_cluster.acquisition import select_batch
 from planner_cluster.acquisition.functions import get_acquisition
 from planner_cluster.candidates import CandidateSet
 from planner_cluster.errors import CandidateError
-from planner_cluster.models import DKLConfig, DKLModel, FitReport
+from planner_cluster.models import DKLConfig, DKLEnsemble, DKLModel, FitReport
 
 __all__ = ["AcquisitionPolicy", "ActiveLearner", "Plan"]
 
@@ -88,6 +88,8 @@ class ActiveLearner:
         candidates: the field of view's candidates.
         model_config: DKL settings (its ``patch_shape`` is filled in from the candidates).
         policy: acquisition policy.
+        ensemble: number of DKL members (1: a single model; more: a deep ensemble whose
+            mixture posterior is ranked, at ``ensemble`` times the cost).
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class ActiveLearner:
         *,
         model_config: DKLConfig | None = None,
         policy: AcquisitionPolicy | None = None,
+        ensemble: int = 1,
     ) -> None:
         if len(candidates) == 0:
             raise CandidateError("no candidates")
@@ -105,7 +108,11 @@ class ActiveLearner:
         self.candidates = candidates
         self.policy = policy if policy is not None else AcquisitionPolicy()
         get_acquisition(self.policy.name)  # fail early on an unknown name
-        self.model = DKLModel(config, reference=candidates.features)
+        self.model: DKLModel | DKLEnsemble
+        if ensemble > 1:
+            self.model = DKLEnsemble(config, members=ensemble, reference=candidates.features)
+        else:
+            self.model = DKLModel(config, reference=candidates.features)
         self._indices: list[int] = []
         self._values: list[float] = []
         self._latent: Any = None
@@ -190,7 +197,10 @@ class ActiveLearner:
 
     def predict(self) -> tuple[FloatArray, FloatArray]:
         """Posterior mean and variance (``N`` each) at every candidate."""
-        return self.model.posterior.predict(self._embedding())
+        return self._predict_embedded(self._embedding())
+
+    def _predict_embedded(self, emb: Any) -> tuple[FloatArray, FloatArray]:
+        return self.model.predict_embedded(emb)
 
     def _embedding(self) -> Any:
         if self._latent is None or self._latent_version != self.model.version:
@@ -209,8 +219,8 @@ class ActiveLearner:
         """Rank the candidates and return the best ``q`` (never measured or ``pending`` ones)."""
         started = time.perf_counter()
         latent = self._embedding()
-        posterior = self.model.posterior
-        mean, variance = posterior.predict(latent)
+        model = self.model
+        mean, variance = self._predict_embedded(latent)
         exclude = np.union1d(self.measured, np.fromiter((int(i) for i in pending), dtype=np.int64))
         pol = self.policy
         believer = pol.diversity == "believer" and q > 1
@@ -225,8 +235,8 @@ class ActiveLearner:
             coords=self.candidates.coords,
             position=position,
             travel_weight=pol.travel_weight,
-            covariance=(lambda j: posterior.covariance_column(latent, j)) if believer else None,
-            noise=posterior.noise_variance,
+            covariance=(lambda j: model.covariance_embedded(latent, j)) if believer else None,
+            noise=model.noise_variance,
             rng=self._rng,
             **dict(pol.params),
         )

@@ -1,11 +1,14 @@
 """Deep kernel learning: a neural feature extractor into a 2-D latent space, an exact GP on top.
 
-The recipe follows gpax's ``viDKL`` where it matters for discovery: Normal(0, 1) priors on every
-network weight and bias (MAP: weight decay scaled by 1/n), LogNormal(0, 1) priors on the kernel
-lengthscale, output scale and noise, Adam at lr 0.05. What we add for speed: warm starts (new
-data continues from the previous weights with a short budget), periodic cold restarts so a bad
-basin does not persist, and prediction through a cached latent-space posterior
-(:class:`~planner_cluster.models.posterior.LatentPosterior`).
+The recipe follows gpax's ``viDKL`` (0.1.9) where it matters for discovery: an MLP 64-64-2 with
+ReLU, Normal(0, 1) priors on every network weight and bias (gpax: Cauchy on biases; MAP: weight
+decay scaled by 1/n),
+LogNormal(0, 1) priors on the kernel lengthscale, output scale and noise, Adam at lr 0.05 with
+beta1 0.5. In replay ablations the weight prior mattered most: without it discovery fell to the
+level of random sampling; a tanh 64-32 network also did much worse. What we add for speed: warm
+starts (new data continues from the previous weights with a short budget), a cold restart
+every ``cold_restart_every`` fits so a bad basin does not persist, and prediction through a
+cached latent-space posterior (:class:`~planner_cluster.models.posterior.LatentPosterior`).
 
 Inputs are standardised per feature with a reference set (normally all candidates) fixed at the
 first fit, so warm starts see the same inputs; targets are standardised at every fit.
@@ -34,6 +37,7 @@ __all__ = ["DKLModel"]
 logger = logging.getLogger(__name__)
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+FloatArray = npt.NDArray[np.float64]
 _FIT_ERRORS = (RuntimeError, ValueError, ArithmeticError)
 
 
@@ -267,6 +271,19 @@ class DKLModel:
             for i in range(0, arr.shape[0], size)
         ]
         return torch.cat(parts)
+
+    def predict_embedded(self, z: torch.Tensor) -> tuple[FloatArray, FloatArray]:
+        """Mean and variance (``N`` each) at latents from :meth:`embed` (``N x latent_dim``)."""
+        return self.posterior.predict(z)
+
+    def covariance_embedded(self, z: torch.Tensor, j: int) -> FloatArray:
+        """Posterior covariance (``N``) of every embedded row with row ``j``."""
+        return self.posterior.covariance_column(z, j)
+
+    @property
+    def noise_variance(self) -> float:
+        """Observation noise variance in target units."""
+        return self.posterior.noise_variance
 
     def predict(
         self, x: npt.ArrayLike, batch_size: int | None = None

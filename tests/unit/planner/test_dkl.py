@@ -151,3 +151,19 @@ def test_cuda_matches_cpu() -> None:
     gpu = DKLModel(DKLConfig(**{**SMALL.__dict__, "device": "cuda"}))
     gpu.fit(x, y)
     np.testing.assert_allclose(gpu.predict(x)[0], cpu.predict(x)[0], rtol=1e-3, atol=1e-3)
+
+
+def test_ensemble_mixture_and_covariance() -> None:
+    from planner_cluster.models import DKLEnsemble
+
+    x, y = data(40, seed=11)
+    ens = DKLEnsemble(DKLConfig(hidden=(16,), iterations=40), members=3)
+    report = ens.fit(x, y)
+    assert report.version == ens.version == 1 and len(report.hyperparameters["members"]) == 3
+    emb = ens.embed(x)
+    mean, var = ens.predict_embedded(emb)
+    means = np.stack(emb.means)
+    np.testing.assert_allclose(mean, means.mean(axis=0))
+    assert np.all(var >= np.stack(emb.variances).min(axis=0) - 1e-12)  # spread only adds
+    col = ens.covariance_embedded(emb, 0)
+    assert col[0] == pytest.approx(var[0], rel=1e-6)  # a column's own entry is the variance

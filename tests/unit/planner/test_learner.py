@@ -66,3 +66,14 @@ def test_bad_observations_are_rejected() -> None:
     learner.observe([1, 2], [1.0, 2.0])
     learner.rescore([3.0, 4.0])
     np.testing.assert_array_equal(learner.values, [3.0, 4.0])
+
+
+def test_ensemble_learner_ranks_a_believer_batch() -> None:
+    image, truth = field(12)
+    cands = make_candidates(image, patch=3, normalize="image")
+    learner = ActiveLearner(cands, model_config=CONFIG, policy=AcquisitionPolicy("ei"), ensemble=2)
+    seeds = learner.seed_points(5, np.random.default_rng(2))
+    learner.observe(seeds, truth[seeds])
+    learner.update()
+    plan = learner.rank(q=3)
+    assert len(set(plan.indices.tolist())) == 3 and plan.model_version == 1
