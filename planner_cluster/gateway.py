@@ -31,6 +31,10 @@ from .state import CampaignRecord, StateStore
 log = logging.getLogger(__name__)
 
 
+#: Controls the campaign worker carries out; the edge has nothing to do with them.
+PLANNER_ACTIONS = frozenset({"set_acquisition", "set_scalarizer", "set_exploration"})
+
+
 class Refusal(PlannerError):
     """A request the gateway answers with an ``error`` reply carrying ``code``."""
 
@@ -411,7 +415,7 @@ class Gateway:
         ids = [record.edge_id.encode()]
         if kind == "plan":
             self._send_plan(ids, campaign_id)
-        elif data.get("origin") != "edge":
+        elif data.get("origin") != "edge" and data.get("action") not in PLANNER_ACTIONS:
             self._apply_control_state(campaign_id, data["action"], data.get("args", {}))
             msg = self._send(ids, p.Control(campaign_id, data["action"], data.get("args", {}),
                                             user=str(data.get("user", "")),

@@ -20,7 +20,8 @@ import numpy as np
 import redis
 from numpy.typing import NDArray
 
-from ..campaign_config import CampaignSettings
+from ..acquisition.functions import get_acquisition
+from ..campaign_config import CampaignConfigError, CampaignSettings
 from ..candidates import make_candidates
 from ..errors import PlannerError, ScalarizerError
 from ..learner import ActiveLearner
@@ -132,7 +133,14 @@ class CampaignWorker:
                 planner.add(new)
             controls = self.store.read_controls(self.campaign_id, control_cursor)
             for sid, control in controls:
-                planner.apply_control(control)
+                try:
+                    planner.apply_control(control)
+                except (PlannerError, KeyError, TypeError, ValueError) as exc:
+                    log.warning("campaign %s: control %s refused: %s", self.campaign_id,
+                                control.get("action"), exc)
+                    self.store.publish_event(self.campaign_id, "control_result", {
+                        "control_id": control.get("control_id", ""), "status": "refused",
+                        "detail": f"planner: {exc}", "by": "planner"})
                 control_cursor = sid
             if controls:
                 self.store.update_stats(self.campaign_id, {
@@ -239,29 +247,47 @@ class _CampaignPlanner:
                                                            self.settings.acquisition.maximize),
                                       "params": args.get("params", {})}
         elif action == "set_exploration":
-            weight = float(args["weight"])
             pol = self.settings.acquisition
+            allowed = get_acquisition(pol.name).params  # ucb: beta; ei/pi: xi; others: none
+            if not allowed:
+                raise CampaignConfigError(f"{pol.name} has no exploration weight")
+            params = {**pol.params, **{name: float(args["weight"]) for name in allowed}}
             changes["acquisition"] = {"name": pol.name, "maximize": pol.maximize,
-                                      "params": {**pol.params, "beta": weight, "xi": weight}}
+                                      "params": params}
         elif action == "veto":
             self.dirty = True  # the gateway stored the vetoes; re-rank around them
             return
         else:
             return
-        config = self.store.update_config(self.campaign_id, changes)
-        new = CampaignSettings.from_config(config)
+        record = self.store.require_campaign(self.campaign_id)
+        new = CampaignSettings.from_config({**record.config, **changes})  # refuse before saving
+        self.store.update_config(self.campaign_id, changes)
         self.settings = replace(new, model=self.settings.model)
         self.learner.policy = self.settings.acquisition
         if action == "set_scalarizer" and self.spectra:
             self.learner.rescore(self._score(self.spectra).tolist())
         self.dirty = True
-        self.store.publish_event(self.campaign_id, "replanned", {"reason": action})
+        self.store.publish_event(self.campaign_id, "replanned", {
+            "reason": action, "control_id": control.get("control_id", "")})
+        self.store.publish_event(self.campaign_id, "control_result", {
+            "control_id": control.get("control_id", ""), "status": "accepted",
+            "detail": "applied by the planner", "by": "planner"})
+
+    def _vetoed_candidates(self) -> list[int]:
+        """Candidate indices of vetoed points (vetoed grid points between candidates, with a
+        stride > 1, have nothing to exclude)."""
+        vetoed = self.store.vetoed_points(self.campaign_id)
+        if not vetoed:
+            return []
+        grid = self.candidates.grid_shape
+        lookup = dict(zip(map(tuple, self.candidates.coords.tolist()),
+                          range(len(self.candidates)), strict=True))
+        return [lookup[pt] for pt in vetoed
+                if pt in lookup and 0 <= pt[0] < grid[0] and 0 <= pt[1] < grid[1]]
 
     def replan(self) -> None:
         s = self.settings
-        vetoed = self.store.vetoed_points(self.campaign_id)
-        pending = (self.candidates.index_of(np.array(sorted(vetoed))).tolist()
-                   if vetoed else [])
+        pending = self._vetoed_candidates()
         t0 = time.perf_counter()
         if self.n_observed == 0:
             # Space-filling points, as many as a full plan: the microscope keeps measuring
