@@ -30,9 +30,15 @@ def _grid_map(values: npt.NDArray[Any], coords: npt.NDArray[Any],
     return out
 
 
+def _aspect(shape: tuple[int, ...]) -> str:
+    """Square pixels, unless the field is a long strip (EELS lines): then fill the panel."""
+    h, w = shape[:2]
+    return "auto" if max(h, w) > 3 * min(h, w) else "equal"
+
+
 def _structure(ax: Any, a: ArchiveData, scale: int) -> None:
     image = a.image if a.image.ndim == 2 else a.image[..., 0]
-    ax.imshow(image, cmap="gray", interpolation="nearest")
+    ax.imshow(image, cmap="gray", interpolation="nearest", aspect=_aspect(image.shape))
     pix = a.coords * scale + scale // 2
     seed = np.array([s == "seed" for s in a.source], dtype=bool)
     if len(pix):
@@ -51,7 +57,7 @@ def _structure(ax: Any, a: ArchiveData, scale: int) -> None:
 
 def _map(fig: Any, ax: Any, data: npt.NDArray[Any], title: str, cmap: str,
          a: ArchiveData, mark: npt.NDArray[Any] | None = None) -> None:
-    im = ax.imshow(data, cmap=cmap, interpolation="nearest", aspect="equal")
+    im = ax.imshow(data, cmap=cmap, interpolation="nearest", aspect=_aspect(data.shape))
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     if len(a.coords):
         ax.scatter(a.coords[:, 1], a.coords[:, 0], s=6, c="white", edgecolors="black",
