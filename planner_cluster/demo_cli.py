@@ -140,6 +140,10 @@ def replay(
     if changed:
         console.print(f"[yellow]note: recorded with other versions ({', '.join(changed)}); "
                       "small numeric differences may follow[/]")
+    device = str(data.planner.get("device", "cpu"))
+    if device != "cpu":
+        console.print(f"[yellow]note: the campaign trained on {device}; the recomputation runs "
+                      "on the CPU, so near-ties may rank differently[/]")
     if not data.settings:
         console.print("[yellow]note: no resolved settings in the archive; using the current "
                       "code's defaults[/]")
