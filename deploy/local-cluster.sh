@@ -6,6 +6,9 @@
 #   deploy/local-cluster.sh up      start everything; prints the addresses
 #   deploy/local-cluster.sh down    stop what `up` started, by the PIDs it recorded
 #   deploy/local-cluster.sh status  which recorded processes are alive
+#   deploy/local-cluster.sh restart-planner
+#                                   stop the planner and start it again (an upgrade): the
+#                                   campaign actors keep running on the worker node
 #
 # `down` never runs `ray stop` (that kills every Ray process on the machine, other users'
 # included); it signals the PIDs in $STATE/pids only.
@@ -80,7 +83,7 @@ start() {
     local name="$1"
     shift
     log "starting $name"
-    setsid "$@" </dev/null >"$STATE/logs/$name.log" 2>&1 &
+    setsid "$@" </dev/null >>"$STATE/logs/$name.log" 2>&1 &
     echo "$!" >"$STATE/pids/$name.pid"
 }
 
@@ -222,8 +225,7 @@ up() {
         --object-store-memory $((WORKER_OBJECT_STORE_MB * 1048576)) "${worker_ports[@]}"
     wait_until ray-worker ray_started ray-worker
 
-    start planner "${BIN}autopilot" planner --config "$STATE/planner.toml"
-    wait_until planner port_open 127.0.0.1 "$GATEWAY_PORT"
+    start_planner
 
     if "${BIN}autopilot" monitor --help >/dev/null 2>&1; then
         start monitor "${BIN}autopilot" monitor serve --redis "redis://127.0.0.1:$REDIS_PORT/0" \
@@ -236,6 +238,12 @@ up() {
     write_configs  # again: MONITOR_URL
     log "up; settings in $STATE/cluster.env"
     cat "$STATE/cluster.env"
+}
+
+start_planner() {
+    export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH="$STATE/secrets/ray_auth_token"
+    start planner "${BIN}autopilot" planner --config "$STATE/planner.toml"
+    wait_until planner port_open 127.0.0.1 "$GATEWAY_PORT"
 }
 
 # stop NAME: SIGTERM the recorded PID, wait for it, SIGKILL after a grace period.
@@ -281,5 +289,6 @@ case "${1:-}" in
     up) up ;;
     down) down ;;
     status) status ;;
-    *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+    restart-planner) stop planner && start_planner ;;
+    *) echo "usage: $0 up|down|status|restart-planner" >&2; exit 2 ;;
 esac

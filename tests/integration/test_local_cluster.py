@@ -1,6 +1,7 @@
 """``deploy/local-cluster.sh`` for real: Redis (AOF, password), a Ray head node and a Ray worker
 node on loopback, the planner joined to that cluster and the monitor; a campaign whose actor
-Ray places on the worker node; then ``down``, which must leave none of those processes."""
+Ray places on the worker node; a second campaign that outlives a planner restart (an upgrade)
+on the same actor; then ``down``, which must leave none of those processes."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import pytest
 
 from planner_cluster.state import StateStore
 
-from ..conftest import REPO
+from ..conftest import REPO, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -37,8 +38,8 @@ actors = list_actors(address=address, filters=[("class_name", "=", "CampaignWork
                      detail=True, raise_on_missing_output=False)
 nodes = list_nodes(address=address, detail=True, raise_on_missing_output=False)
 print(json.dumps({
-    "actors": [{"name": a.name, "node_id": a.node_id, "pid": a.pid, "state": a.state}
-               for a in actors],
+    "actors": [{"name": a.name, "node_id": a.node_id, "pid": a.pid, "state": a.state,
+                "restarts": a.num_restarts} for a in actors],
     "nodes": [{"node_id": n.node_id, "is_head": n.is_head_node, "ip": n.node_ip,
                "resources": n.resources_total} for n in nodes]}))
 """
@@ -146,26 +147,41 @@ def test_campaign_runs_on_the_worker_node(
     with redis.Redis.from_url(info["REDIS_URL"], password=password) as admin:
         assert admin.config_get("appendonly") == {"appendonly": "yes"}
 
-    edge_log = state / "edge.log"
-    cmd = [sys.executable, "-m", "protocol.cli", "edge", "run", "--planner", info["GATEWAY"],
-           "--instrument", "replay:beps", "--dwell", "0", "--campaign", "lc1",
-           "--edge-id", "edge-lc", "--spool", str(state / "spool"),
-           "--signing-key", info["SIGNING_KEY_FILE"], "--max-points", "24", "--batch", "4",
-           "--progress", "off", "--heartbeat", "0.5"]
-    with edge_log.open("wb") as out:
-        code = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=200,
-                              env=dict(os.environ, PYTHONUNBUFFERED="1"), check=False).returncode
-    assert code == 0, edge_log.read_text()[-3000:] + logs(state)
+    def edge(campaign: str, points: int, dwell: float) -> list[str]:
+        return [sys.executable, "-m", "protocol.cli", "edge", "run", "--planner",
+                info["GATEWAY"], "--instrument", "replay:beps", "--dwell", str(dwell),
+                "--campaign", campaign, "--edge-id", f"edge-{campaign}",
+                "--spool", str(state / f"spool-{campaign}"),
+                "--signing-key", info["SIGNING_KEY_FILE"], "--max-points", str(points),
+                "--batch", "4", "--progress", "off", "--heartbeat", "0.5"]
 
+    edge_env = dict(os.environ, PYTHONUNBUFFERED="1")
     store = StateStore.connect(info["REDIS_URL"], info["REDIS_PREFIX"], password=password)
     try:
-        record = store.require_campaign("lc1")
-        assert record.status == "finished", record
-        stored = store.read_measurements("lc1")
-        points = [(m.row, m.col) for m in stored]
-        assert len(points) == 24 and len(set(points)) == 24  # all stored, each once
-        # past the 16 seed points: the actor on the worker node trained and planned
-        assert record.model_version >= 1 and "plan" in {m.source for m in stored}
+        # 1. A short campaign: its actor must run on the worker node.
+        with (state / "edge-lc1.log").open("wb") as out:
+            code = subprocess.run(edge("lc1", 24, 0.0), stdout=out, stderr=subprocess.STDOUT,
+                                  timeout=200, env=edge_env, check=False).returncode
+        assert code == 0, (state / "edge-lc1.log").read_text()[-3000:] + logs(state)
+        check_results(store, "lc1", 24)
+
+        # 2. An upgrade mid-campaign: the planner restarts, the detached actor keeps planning,
+        # the edge resends what was not acknowledged.
+        with (state / "edge-lc2.log").open("wb") as out:
+            proc = subprocess.Popen(edge("lc2", 48, 0.25), stdout=out,
+                                    stderr=subprocess.STDOUT, env=edge_env)
+        try:
+            wait_for(lambda: len(store.read_measurements("lc2")) >= 6 or proc.poll() is not None,
+                     timeout=120, interval=0.2, what="campaign lc2 under way")
+            restart = subprocess.run(["bash", str(SCRIPT), "restart-planner"], env=env,
+                                     capture_output=True, text=True, timeout=120, check=False)
+            assert restart.returncode == 0, restart.stderr + logs(state)
+            assert proc.wait(200) == 0, (state / "edge-lc2.log").read_text()[-3000:]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        check_results(store, "lc2", 48)
     finally:
         store.close()
 
@@ -180,6 +196,19 @@ def test_campaign_runs_on_the_worker_node(
     assert len(nodes) == 2 and all(n["ip"] == "127.0.0.2" for n in nodes.values())
     worker = [n for n in nodes.values() if not n["is_head"]]
     assert len(worker) == 1 and worker[0]["resources"].get("campaign_worker") == 4
-    actors = [a for a in placement["actors"] if a["name"] == "campaign:lc:lc1"]
-    assert actors, placement
-    assert all(a["node_id"] == worker[0]["node_id"] for a in actors), placement
+    for campaign in ("lc1", "lc2"):
+        # One actor per campaign, never restarted or replaced (lc2 across the planner
+        # restart), and on the worker node.
+        actors = [a for a in placement["actors"] if a["name"] == f"campaign:lc:{campaign}"]
+        assert len(actors) == 1 and actors[0]["restarts"] == 0, placement
+        assert actors[0]["node_id"] == worker[0]["node_id"], placement
+
+
+def check_results(store: StateStore, campaign: str, points: int) -> None:
+    record = store.require_campaign(campaign)
+    assert record.status == "finished", record
+    stored = store.read_measurements(campaign)
+    where = [(m.row, m.col) for m in stored]
+    assert len(where) == points and len(set(where)) == points  # all stored, each once
+    # past the seed points: the actor on the worker node trained and planned
+    assert record.model_version >= 1 and "plan" in {m.source for m in stored}
