@@ -88,25 +88,29 @@ def campaigns(
     Console().print(table)
 
 
-def _run(app: typer.Typer, name: str, argv: list[str] | None) -> int:
+def run_app(app: typer.Typer, name: str, argv: list[str] | None) -> int:
+    """Run a typer app without sys.exit and return its exit code (usage errors: 2).
+
+    With ``standalone_mode=False`` typer returns codes instead of exiting, and raises usage
+    errors as its own (vendored) click exceptions, recognised here by their interface.
+    """
     try:
-        app(args=sys.argv[1:] if argv is None else argv, prog_name=f"autopilot {name}",
-            standalone_mode=False)
+        code = app(args=sys.argv[1:] if argv is None else argv, prog_name=f"autopilot {name}",
+                   standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
+    except Exception as exc:
+        show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(exit_code, int):
+            show()
+            return exit_code
         raise
-    return 0
+    return int(code) if isinstance(code, int) else 0
 
 
 def planner_main(argv: list[str] | None = None) -> int:
-    return _run(planner_app, "planner", argv)
+    return run_app(planner_app, "planner", argv)
 
 
 def campaigns_main(argv: list[str] | None = None) -> int:
-    return _run(campaigns_app, "campaigns", argv)
+    return run_app(campaigns_app, "campaigns", argv)

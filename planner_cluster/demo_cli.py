@@ -9,7 +9,6 @@ not (exit 1).
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from .cli import run_app
 from .config import ConfigError, load_config
 
 demo_app = typer.Typer(add_completion=False, help="Run an autonomous campaign end to end.")
@@ -160,25 +160,9 @@ def replay(
     raise typer.Exit(1)
 
 
-def _run(app: typer.Typer, name: str, argv: list[str] | None) -> int:
-    """Run a typer app without sys.exit; returns its exit code (usage errors: 2)."""
-    try:
-        code = app(args=sys.argv[1:] if argv is None else argv, prog_name=f"autopilot {name}",
-                   standalone_mode=False)
-    except typer.Exit as exc:
-        return int(exc.exit_code)
-    except Exception as exc:  # usage errors (typer's own click, or click)
-        show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
-        if callable(show) and isinstance(exit_code, int):
-            show()
-            return exit_code
-        raise
-    return int(code) if isinstance(code, int) else 0
-
-
 def demo_main(argv: list[str] | None = None) -> int:
-    return _run(demo_app, "demo", argv)
+    return run_app(demo_app, "demo", argv)
 
 
 def replay_main(argv: list[str] | None = None) -> int:
-    return _run(replay_app, "replay", argv)
+    return run_app(replay_app, "replay", argv)

@@ -48,7 +48,22 @@ def edge_command(service: PlannerService, tmp: Path, campaign: str, *, edge_id: 
             "--batch", str(batch), "--progress", "off", "--heartbeat", "0.5", *extra]
 
 
+#: Edge processes started by tests; tests/integration/conftest.py kills leftovers.
+STARTED: list[subprocess.Popen[bytes]] = []
+
+
 def start_edge(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with log.open("ab") as out:  # the child keeps its own handle
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    STARTED.append(proc)
+    return proc
+
+
+def kill_leftover_edges() -> None:
+    """SIGKILL, by PID, every edge a test started and left running (a failed test)."""
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
