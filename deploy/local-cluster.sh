@@ -211,6 +211,8 @@ up() {
     start redis "$(redis_binary)" "$STATE/redis/redis.conf"
     wait_until redis redis_ping
 
+    # This cluster's token, from its file: a RAY_AUTH_TOKEN in the environment would win.
+    unset RAY_AUTH_TOKEN
     export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH="$STATE/secrets/ray_auth_token"
     local head_ports worker_ports
     read -ra head_ports <<<"$(node_ports 10)"
@@ -241,6 +243,7 @@ up() {
 }
 
 start_planner() {
+    unset RAY_AUTH_TOKEN
     export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH="$STATE/secrets/ray_auth_token"
     start planner "${BIN}autopilot" planner --config "$STATE/planner.toml"
     wait_until planner port_open 127.0.0.1 "$GATEWAY_PORT"

@@ -114,7 +114,8 @@ def cluster(shared_data: Path) -> Iterator[tuple[Path, dict[str, str], dict[str,
     env = dict(os.environ, AUTOPILOT_CLUSTER_DIR=str(state), BASE_PORT=str(free_base_port()),
                AUTOPILOT_BIN_DIR=str(Path(sys.executable).parent), PREFIX="lc",
                START_TIMEOUT_S="150")
-    env.pop("RAY_ADDRESS", None)
+    for name in ("RAY_ADDRESS", "RAY_AUTH_TOKEN"):  # this cluster's own, from its files
+        env.pop(name, None)
     try:
         up = subprocess.run(["bash", str(SCRIPT), "up"], env=env, capture_output=True,
                             text=True, timeout=240, check=False)
