@@ -227,7 +227,10 @@ def run_gpax(problem: Problem, init: IntArray, steps: int, q: int, seed: int) ->
             progress_bar=False,
         )
         t1 = time.perf_counter()
-        mean, var = model.predict_in_batches(key_pred, x_all_j, batch_size=1000)
+        if x_all.shape[0] > 1000:
+            mean, var = model.predict_in_batches(key_pred, x_all_j, batch_size=1000)
+        else:  # gpax 0.1.9's split_in_batches fails when there is less than one full batch
+            mean, var = model.predict(key_pred, x_all_j)
         mean_np = np.asarray(mean, dtype=np.float64) * y_std + y_mean
         var_np = np.asarray(var, dtype=np.float64) * y_std**2
         sel = select_batch(
