@@ -249,18 +249,33 @@ start_planner() {
     wait_until planner port_open 127.0.0.1 "$GATEWAY_PORT"
 }
 
-# stop NAME: SIGTERM the recorded PID, wait for it, SIGKILL after a grace period.
+group_alive() { kill -0 -- "-$1" 2>/dev/null; }
+
+# wait_gone PID SECONDS: until no process of PID's process group is left (or time is up).
+wait_gone() {
+    local deadline=$((SECONDS + $2))
+    while group_alive "$1" && ((SECONDS < deadline)); do sleep 0.2; done
+    ! group_alive "$1"
+}
+
+# stop NAME: SIGTERM the recorded PID (a Ray node's `ray start --block` then stops its raylet,
+# GCS and workers), wait; then whatever is left of its process group (start() made the PID a
+# session and group leader, so the group is exactly what `up` started for NAME): SIGTERM,
+# then SIGKILL.
 stop() {
-    local name="$1" pid deadline
+    local name="$1" pid
     pid="$(recorded_pid "$name")"
-    if alive "$pid"; then
+    if [[ -n "$pid" ]] && group_alive "$pid"; then
         log "stopping $name (pid $pid)"
         kill -TERM "$pid" 2>/dev/null || true
-        deadline=$((SECONDS + 30))
-        while alive "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
-        if alive "$pid"; then
-            log "$name did not exit after SIGTERM: SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
+        if ! wait_gone "$pid" 40; then
+            log "$name: processes left in group $pid after SIGTERM: SIGTERM to the group"
+            kill -TERM -- "-$pid" 2>/dev/null || true
+            if ! wait_gone "$pid" 10; then
+                log "$name: SIGKILL to group $pid"
+                kill -KILL -- "-$pid" 2>/dev/null || true
+                wait_gone "$pid" 10 || log "$name: group $pid still has processes"
+            fi
         fi
     fi
     rm -f "$STATE/pids/$name.pid"
