@@ -58,6 +58,18 @@ class GatewaySettings:
 Handler = Callable[[list[bytes], p.Message], None]
 
 
+def _wire_value(value: Any) -> Any:
+    """A detail value msgpack can always encode: a hostile input's sizes can exceed 64 bits
+    (a declared shape of 2**40 x 2**40), and an error reply must never fail to encode."""
+    if isinstance(value, str | bool):
+        return value
+    if isinstance(value, int) and -(2**63) <= value < 2**64:
+        return value
+    if isinstance(value, list | tuple):
+        return [_wire_value(v) for v in value[:64]]
+    return str(value)[:1000]
+
+
 class Gateway:
     """Serves edges until :meth:`stop`.
 
@@ -173,8 +185,7 @@ class Gateway:
         self.stats["errors"] += 1
         log.info("refused %s from %r: [%s] %s", msg.msg_type if msg else "frames",
                  identities, code.value, message)
-        safe = {k: v if isinstance(v, str | int | bool | list) else str(v)
-                for k, v in detail.items()}
+        safe = {k: _wire_value(v) for k, v in detail.items()}
         self._send(identities, p.Error(code.value, message, safe),
                    msg.header if msg is not None else None)
 
@@ -324,9 +335,10 @@ class Gateway:
         # reconnecting, or while this gateway was down, is repaired within one heartbeat.
         if body.campaign_id and isinstance(body.stats.get("plan_version"), int):
             plan = self.store.get_plan(body.campaign_id)
-            record = self._campaigns.get(body.campaign_id)
+            record = (self._campaigns.get(body.campaign_id)
+                      or self.store.get_campaign(body.campaign_id))
             if (plan is not None and plan.model_version > body.stats["plan_version"]
-                    and (record is None or record.edge_id == msg.header.sender)):
+                    and record is not None and record.edge_id == msg.header.sender):
                 self._send_plan(ids, body.campaign_id)
 
     def _control(self, ids: list[bytes], msg: p.Message) -> None:
@@ -342,12 +354,24 @@ class Gateway:
     def _apply_control_state(self, campaign_id: str, action: str, args: dict[str, Any]) -> None:
         """The part of a control the store keeps directly (vetoes, status)."""
         if action == "veto":
-            points = [tuple(map(int, pt)) for pt in args.get("points", [])]
             region = args.get("region")
+            try:
+                points = [(int(r), int(c)) for r, c in args.get("points", [])]
+                if region:
+                    r0, c0, r1, c1 = (int(v) for v in region)
+            except (TypeError, ValueError):
+                raise Refusal(ErrorCode.BAD_FIELD, "veto takes args.points [[row, col], ...] "
+                              "and/or args.region [row0, col0, row1, col1]", field="args") from None
             if region:
-                r0, c0, r1, c1 = (int(v) for v in region)
-                points += [(r, c) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)]
-            self.store.add_vetoes(campaign_id, points)  # type: ignore[arg-type]
+                grid = self._grid(campaign_id)
+                if grid is None:
+                    raise Refusal(ErrorCode.CONFLICT, "send the scan before vetoing a region",
+                                  campaign_id=campaign_id)
+                # clipped to the grid: a region is never enumerated beyond the field of view
+                rows = range(max(r0, 0), min(r1, grid[0] - 1) + 1)
+                cols = range(max(c0, 0), min(c1, grid[1] - 1) + 1)
+                points += [(r, c) for r in rows for c in cols]
+            self.store.add_vetoes(campaign_id, points)
         elif action in ("pause", "resume", "stop", "abort"):
             status = {"pause": "paused", "resume": "running", "stop": "stopping",
                       "abort": "aborted"}[action]
