@@ -35,9 +35,18 @@ from planner_cluster.scalarizers import scalarize
 logger = logging.getLogger("gpu_dkl")
 
 
-def _sync(device: str) -> None:
+PHASES = ("cold_fit", "warm_fit", "predict", "rank_q4")
+
+
+def _cell(row: dict[str, Any], phase: str) -> str:
+    return f"{row[phase + '_s']:.3f} ({row[phase + '_cpu_s']:.3f})"
+
+
+def _mark(device: str) -> tuple[float, float]:
+    """(wall, process CPU) time after the device has finished its queued work."""
     if device.startswith("cuda"):
         torch.cuda.synchronize()
+    return time.perf_counter(), time.process_time()
 
 
 def bench_device(device: str, dtype: str, n_train: int, repeats: int, size: int) -> dict[str, Any]:
@@ -46,37 +55,27 @@ def bench_device(device: str, dtype: str, n_train: int, repeats: int, size: int)
     truth = scalarize("loop_area", spectra, data.axis)
     cands = make_candidates(data.image, patch=16)
     config = replace(DKLConfig(), device=device, dtype=dtype)  # type: ignore[arg-type]
-    rows: dict[str, list[float]] = {
-        "cold_fit_s": [],
-        "warm_fit_s": [],
-        "predict_s": [],
-        "rank_q4_s": [],
-    }
+    keys = PHASES
+    rows: dict[str, list[float]] = {f"{k}_{u}": [] for k in keys for u in ("s", "cpu_s")}
     for rep in range(repeats):
         learner = ActiveLearner(
             cands, model_config=replace(config, seed=rep), policy=AcquisitionPolicy("ei")
         )
         idx = np.random.default_rng(rep).choice(len(cands), n_train + 4, replace=False)
         learner.observe(idx[:n_train], truth[idx[:n_train]])
-        _sync(device)
-        t0 = time.perf_counter()
+        marks = [_mark(device)]
         learner.update()
-        _sync(device)
-        t1 = time.perf_counter()
+        marks.append(_mark(device))
         learner.observe(idx[n_train:], truth[idx[n_train:]])
         learner.update()
-        _sync(device)
-        t2 = time.perf_counter()
+        marks.append(_mark(device))
         learner.predict()
-        _sync(device)
-        t3 = time.perf_counter()
+        marks.append(_mark(device))
         learner.rank(q=4)
-        _sync(device)
-        t4 = time.perf_counter()
-        rows["cold_fit_s"].append(t1 - t0)
-        rows["warm_fit_s"].append(t2 - t1)
-        rows["predict_s"].append(t3 - t2)
-        rows["rank_q4_s"].append(t4 - t3)
+        marks.append(_mark(device))
+        for k, a, b in zip(keys, marks, marks[1:], strict=False):
+            rows[f"{k}_s"].append(b[0] - a[0])
+            rows[f"{k}_cpu_s"].append(b[1] - a[1])
     out: dict[str, Any] = {k: float(np.median(v)) for k, v in rows.items()}
     out.update(
         device=device,
@@ -123,18 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     print_table(
         f"DKL, {args.n_train} training points, {args.size**2} candidates "
         f"(median of {args.repeats})",
-        ["device", "dtype", "cold fit s", "warm fit s", "predict all s", "rank q=4 s"],
         [
-            [
-                r["device"],
-                r["dtype"],
-                f"{r['cold_fit_s']:.3f}",
-                f"{r['warm_fit_s']:.3f}",
-                f"{r['predict_s']:.3f}",
-                f"{r['rank_q4_s']:.3f}",
-            ]
-            for r in results
+            "device",
+            "dtype",
+            "cold fit s (CPU)",
+            "warm fit s (CPU)",
+            "predict all s (CPU)",
+            "rank q=4 s (CPU)",
         ],
+        [[r["device"], r["dtype"], *(_cell(r, k) for k in PHASES)] for r in results],
     )
     write_result(
         args.out, "gpu_dkl", results, skipped=skipped, torch_threads=torch.get_num_threads()
