@@ -55,9 +55,12 @@ def planner(
     def on_signal(signum: int, frame: Any) -> None:
         service.stop()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    service.run()
+    def install_signals() -> None:  # after ray.init, which replaces SIGTERM's handler
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+
+    install_signals()
+    service.run(on_started=install_signals)
 
 
 @campaigns_app.command()

@@ -41,6 +41,9 @@ class PlannerConfig:
             address.
         ray_num_cpus / ray_memory_mb / ray_object_store_mb: limits for a ``local`` Ray.
         gpu_fraction: GPU share per campaign actor when the cluster has GPUs.
+        actor_cpus: CPU reservation per campaign actor (fair sharing).
+        actor_resources: custom Ray resources each campaign actor asks for, to place
+            actors on chosen nodes (TOML table, or JSON in the environment / flags).
         heartbeat_s: what the gateway tells edges in ``welcome``.
         data_dir: campaign blobs (large arrays) and archives.
         planner_id: this planner's name on the wire.
@@ -64,6 +67,8 @@ class PlannerConfig:
     ray_memory_mb: int = 4096
     ray_object_store_mb: int = 512
     gpu_fraction: float = 0.25
+    actor_cpus: float = 0.25
+    actor_resources: Mapping[str, float] = field(default_factory=dict)
     heartbeat_s: float = 2.0
     data_dir: str = "runs/planner"
     planner_id: str = "planner"
@@ -92,6 +97,15 @@ def _read_secret(path: str) -> bytes:
 
 
 def _coerce(name: str, kind: Any, value: Any) -> Any:
+    if name == "actor_resources":
+        import json
+
+        try:
+            table = json.loads(value) if isinstance(value, str) else dict(value)
+            return {str(k): float(v) for k, v in table.items()}
+        except (TypeError, ValueError, AttributeError):
+            raise ConfigError(f"setting {name!r} must be a table of numbers, got {value!r}"
+                              ) from None
     try:
         if kind in (int, "int"):
             return int(value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +62,10 @@ class PlannerService:
                                         blob_dir=Path(c.data_dir) / "blobs", ssl=c.redis_ssl())
         self.store.ping()
         self._owns_ray = init_ray(c)
-        self.supervisor = Supervisor(self.redis_url, c.redis_prefix, password=password,
-                                     gpu_fraction=c.gpu_fraction)
+        self.supervisor = Supervisor(
+            self.redis_url, c.redis_prefix, password=password, gpu_fraction=c.gpu_fraction,
+            actor_cpus=c.actor_cpus, actor_resources=dict(c.actor_resources),
+            ssl=c.redis_ssl(), blob_dir=str(Path(c.data_dir) / "blobs"))
         resumed = self.supervisor.ensure_live_campaigns(self.store)
         if resumed:
             log.info("resumed actors for %s", resumed)
@@ -81,10 +84,15 @@ class PlannerService:
             except Exception as exc:  # Redis or Ray hiccup: try again next round
                 log.warning("reaper: %s", exc)
 
-    def run(self) -> None:
-        """Start, then serve in this thread until :meth:`stop`; always cleans up."""
+    def run(self, on_started: Callable[[], None] | None = None) -> None:
+        """Start, then serve in this thread until :meth:`stop`; always cleans up.
+
+        ``on_started`` runs after Ray is up (the CLI installs its signal handlers there:
+        ``ray.init`` replaces SIGTERM's)."""
         try:
             self.start()
+            if on_started is not None:
+                on_started()
             assert self.gateway is not None
             self._loop = asyncio.new_event_loop()
             self.ready.set()

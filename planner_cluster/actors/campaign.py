@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,9 +47,11 @@ class CampaignWorker:
 
     def __init__(self, campaign_id: str, redis_url: str, prefix: str, *,
                  password: str | None = None, device: str = "cpu", lease_ttl_s: float = 10.0,
-                 poll_ms: int = 100, torch_threads: int = 1) -> None:
+                 poll_ms: int = 100, torch_threads: int = 1, ssl: dict[str, str] | None = None,
+                 blob_dir: str | None = None) -> None:
         self.campaign_id = campaign_id
-        self.store = StateStore.connect(redis_url, prefix, password=password)
+        self.store = StateStore.connect(redis_url, prefix, password=password, ssl=ssl,
+                                        blob_dir=Path(blob_dir) if blob_dir else None)
         self.device = device
         self.lease_ttl_s = lease_ttl_s
         self.poll_ms = poll_ms

@@ -61,17 +61,24 @@ class Supervisor:
     """Keeps one CampaignActor per live campaign.
 
     Args:
-        redis_url / prefix / password: passed to each actor (it opens its own connection).
+        redis_url / prefix / password / ssl: passed to each actor (it opens its own
+            connection).
+        blob_dir: where large arrays live (a folder every node sees, in a cluster).
+        actor_resources: custom Ray resources per actor (placement on chosen nodes).
         actor_cpus: CPU reservation per actor.
         gpu_fraction: GPU share per actor, used when the cluster has GPUs.
     """
 
     def __init__(self, redis_url: str, prefix: str, *, password: str | None = None,
-                 actor_cpus: float = 0.25, gpu_fraction: float = 0.25) -> None:
+                 actor_cpus: float = 0.25, gpu_fraction: float = 0.25,
+                 actor_resources: dict[str, float] | None = None,
+                 ssl: dict[str, str] | None = None, blob_dir: str | None = None) -> None:
         import ray
 
         self.redis_url, self.prefix, self.password = redis_url, prefix, password
         self.actor_cpus = actor_cpus
+        self.actor_resources = dict(actor_resources or {})
+        self.ssl, self.blob_dir = ssl, blob_dir
         has_gpu = ray.cluster_resources().get("GPU", 0) > 0  # type: ignore[no-untyped-call]
         self.num_gpus = gpu_fraction if has_gpu else 0.0
         self.device = "cuda" if has_gpu else "cpu"
@@ -90,9 +97,10 @@ class Supervisor:
                 name=self.actor_name(campaign_id), namespace=NAMESPACE, get_if_exists=True,
                 lifetime="detached", max_restarts=-1, max_task_retries=-1,
                 num_cpus=self.actor_cpus, num_gpus=self.num_gpus,
+                resources=self.actor_resources or None,
                 max_concurrency=4,  # status() answers while the worker thread trains
             ).remote(campaign_id, self.redis_url, self.prefix, password=self.password,
-                     device=self.device)
+                     device=self.device, ssl=self.ssl, blob_dir=self.blob_dir)
             self.handles[campaign_id] = handle
             return handle
 
