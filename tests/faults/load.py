@@ -82,11 +82,15 @@ class Sampler(threading.Thread):
         if not self.samples:
             return out
         keys = [k for k in self.samples[0] if k != "t_s"]
-        tenth = max(1, len(self.samples) // 10)
+        n = len(self.samples)
+        tenth = max(1, n // 10)
         for k in keys:
             values = np.array([s[k] for s in self.samples])
+            # boundedness: the second half against its start (actors start during the first)
+            half = values[n // 2:n // 2 + tenth]
             out[k] = {"peak": round(float(values.max()), 1),
                       "first_10pct_mean": round(float(values[:tenth].mean()), 1),
+                      "mid_10pct_mean": round(float(half.mean()), 1),
                       "last_10pct_mean": round(float(values[-tenth:].mean()), 1)}
         return out
 
