@@ -3,8 +3,9 @@
 and a password, local Ray, ``autopilot planner`` processes, ``autopilot edge run`` processes
 on the BEPS replay microscope.
 
-1. load: ``--edges`` (16) edge agents, 0.1 s dwell, against one planner process (which owns
-   its local Ray, so the planner's RSS includes every campaign actor) for ``--minutes`` (10),
+1. load: ``--edges`` (16) edge agents, 0.1 s dwell, against one planner process (joined to
+   a local Ray at nice 10, so training yields the two cores to the gateway as separate
+   training nodes would; ``--ray local``: the planner owns its Ray) for ``--minutes`` (10),
    with a latency probe (measurement sent -> ack, -> plan reply) and RSS sampled every 5 s
    from /proc. Then every campaign is checked against the replay's ground truth: nothing lost,
    nothing stored twice, every spectrum byte-identical.
@@ -54,11 +55,14 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
     # 16 campaigns x 0.25 CPU each, plus the probe's: Ray needs 5 logical CPUs to run every
     # actor at once (they share the machine's real cores)
     cpus = max(2, (args.edges + 1 + 3) // 4)
+    env = {"AUTOPILOT_PLANNER_HEARTBEAT_S": "2.0"}  # the default
+    if args.ray == "local":
+        env.update(AUTOPILOT_PLANNER_RAY_NUM_CPUS=str(cpus), AUTOPILOT_PLANNER_RAY_MEMORY_MB="8192")
     with tempfile.TemporaryDirectory(prefix="faults-load-") as tmp:
-        fig = run_load(Load(Path(tmp), "local", edges=args.edges, seconds=args.minutes * 60,
+        fig = run_load(Load(Path(tmp), args.ray, edges=args.edges, seconds=args.minutes * 60,
                             dwell_s=args.dwell, sample_s=5.0, probe_every_s=0.5,
-                            planner_env={"AUTOPILOT_PLANNER_RAY_NUM_CPUS": str(cpus),
-                                         "AUTOPILOT_PLANNER_RAY_MEMORY_MB": "8192"}))
+                            planner_env=env))
+    fig["ray_mode"] = args.ray
     m, lat = fig["memory"], fig["latency"]
     print_table(f"Load: {fig['edges']} edges x {args.minutes} min",
                 ["stored", "lost", "duplicates", "wrong spectra", "unacked left"],
@@ -124,6 +128,9 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10.0, help="load duration")
     ap.add_argument("--edges", type=int, default=16)
     ap.add_argument("--dwell", type=float, default=0.1, help="edge dwell per point, s")
+    ap.add_argument("--ray", choices=["niced", "local"], default="niced",
+                    help="load: Ray at nice 10 in a helper (training yields the cores to the "
+                    "gateway, as on separate training nodes), or owned by the planner process")
     ap.add_argument("--gateway-kills", type=int, default=5)
     ap.add_argument("--examples", type=int, default=1000, help="per hypothesis test")
     ap.add_argument("--out", type=Path, default=OUT)

@@ -9,6 +9,8 @@ Shared by ``tests/faults/test_load.py`` (4 edges, seconds) and ``benchmarks/faul
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -28,6 +30,7 @@ from protocol import transport
 from .gauntlet import PASSWORD, GauntletError
 from .stack import (
     KEY,
+    REPO,
     PlannerProcess,
     children,
     edge_process,
@@ -40,7 +43,10 @@ from .stack import (
 
 @dataclass
 class Load:
-    """Settings. ``ray``: an address to join, or ``local`` (the planner starts its own)."""
+    """Settings. ``ray``: an address to join; ``local`` (the planner starts its own); or
+    ``niced`` (a helper process starts a local Ray at nice 10 for the planner to join: the
+    campaign actors' training then yields the cores to the gateway, as it would on the
+    separate training nodes of a facility)."""
 
     tmp: Path
     ray: str
@@ -51,6 +57,49 @@ class Load:
     sample_s: float = 2.0
     probe_every_s: float = 0.5
     planner_env: dict[str, str] = field(default_factory=dict)
+
+
+class NicedRay:
+    """A local Ray owned by a helper process of ours, at a lower CPU priority."""
+
+    SCRIPT = (
+        "import os, sys, ray\n"
+        "from planner_cluster.actors.supervisor import init_ray\n"
+        "from planner_cluster.config import PlannerConfig\n"
+        "os.nice(int(sys.argv[1]))\n"
+        "init_ray(PlannerConfig(ray='local', ray_num_cpus=int(sys.argv[2]),\n"
+        "                       ray_memory_mb=8192, ray_object_store_mb=256))\n"
+        "print(ray.get_runtime_context().gcs_address, flush=True)\n"
+        "sys.stdin.read()\n"
+        "ray.shutdown()\n")
+
+    def __init__(self, cpus: int, nice: int = 10) -> None:
+        self.cpus, self.nice = cpus, nice
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> str:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", self.SCRIPT, str(self.nice), str(self.cpus)], cwd=REPO,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        address = self.proc.stdout.readline().strip()
+        if not address:
+            self.stop()
+            raise GauntletError("the niced Ray did not start")
+        return address
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.close()  # the helper shuts its Ray down and exits
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(30)
+        proc.stdout.close()
 
 
 class Sampler(threading.Thread):
@@ -68,8 +117,11 @@ class Sampler(threading.Thread):
         while not self.halt.wait(self.every_s):
             planner = self.pids["planner"]()
             edges = [rss_kib(pid) for pid in self.pids["edges"]()]
+            ray = self.pids["ray"]()
             self.samples.append({
                 "t_s": round(time.monotonic() - t0, 1),
+                "ray_tree_mib": (rss_kib(ray) + sum(rss_kib(c) for c in children(ray))) / 1024
+                if ray else 0.0,
                 "planner_mib": rss_kib(planner) / 1024,
                 "planner_tree_mib": (rss_kib(planner) + sum(
                     rss_kib(c) for c in children(planner))) / 1024,
@@ -201,11 +253,17 @@ def run_load(cfg: Load) -> dict[str, Any]:
                          data_dir=cfg.tmp / "redis").start()
     url = f"redis://127.0.0.1:{server.port}/0"
     store = StateStore.connect(url, prefix, password=PASSWORD)
+    niced = NicedRay(cpus=max(2, (cfg.edges + 4) // 4)) if cfg.ray == "niced" else None
+    ray_address = niced.start() if niced is not None else cfg.ray
+    env = dict(cfg.planner_env)
+    if niced is not None:  # present the token from its default path, as the helper does
+        env["RAY_AUTH_MODE"] = "token"
     planner = PlannerProcess(redis_url=url, prefix=prefix, tmp=cfg.tmp, port=free_port(),
-                             ray=cfg.ray, password_file=password_file, env=cfg.planner_env)
+                             ray=ray_address, password_file=password_file, env=env)
     procs: list[Any] = []
     sampler = Sampler({"planner": lambda: planner.proc.pid if planner.proc else 0,
                        "redis": lambda: server.process.pid if server.process else 0,
+                       "ray": lambda: niced.proc.pid if niced and niced.proc else 0,
                        "edges": lambda: [q.pid for q in procs if q.poll() is None]},
                       cfg.sample_s)
     probe: Probe | None = None
@@ -222,6 +280,18 @@ def run_load(cfg: Load) -> dict[str, Any]:
                 extra=("--budget-s", str(cfg.seconds))))
         codes = [q.wait(cfg.seconds + 600) for q in procs]
         wall = time.monotonic() - t0
+        # exit 4: stopped with measurements still spooled (the planner fell behind); the next
+        # run on that spool delivers them, measuring nothing more (its point budget is spent)
+        drained = []
+        for i, code in enumerate(codes):
+            if code == 4:
+                measured, _, _ = _spool_counts(cfg.tmp / f"spool-edge-{i}", f"load-{i}")
+                again = edge_process(
+                    planner=planner.endpoint, tmp=cfg.tmp, campaign=f"load-{i}",
+                    edge_id=f"edge-{i}", max_points=measured, dwell_s=cfg.dwell_s,
+                    batch=cfg.batch, env={"AUTOPILOT_EDGE_DRAIN_TIMEOUT_S": "300"})
+                codes[i] = again.wait(600)
+                drained.append(i)
         probe.halt.set()
         probe.join(120)
         sampler.halt.set()
@@ -248,7 +318,7 @@ def run_load(cfg: Load) -> dict[str, Any]:
             redis_used = -1.0
         return {
             "edges": cfg.edges, "seconds": cfg.seconds, "dwell_s": cfg.dwell_s,
-            "wall_s": round(wall, 1),
+            "wall_s": round(wall, 1), "edges_needing_a_drain_run": len(drained),
             "measurements": sum(c["stored"] for c in campaigns.values()),
             "lost": sum(c["lost"] for c in campaigns.values()),
             "duplicates": sum(c["duplicates"] for c in campaigns.values()),
@@ -266,6 +336,8 @@ def run_load(cfg: Load) -> dict[str, Any]:
             stop_process(q)
         planner.stop(timeout_s=60)
         _kill_actors(prefix, [f"load-{i}" for i in range(cfg.edges)] + ["probe"])
+        if niced is not None:
+            niced.stop()
         store.close()
         server.cleanup()
 

@@ -97,8 +97,8 @@ class PlannerProcess:
                "--ray", self.ray, "--bind", self.endpoint, "--prefix", self.prefix,
                "--signing-key", str(write_key(self.tmp)), "--data-dir",
                str(self.tmp / "planner-data"), "--log-level", "INFO"]
-        env = dict(os.environ, AUTOPILOT_PLANNER_HEARTBEAT_S="0.5", PYTHONUNBUFFERED="1",
-                   **self.env)
+        env = {**os.environ, "AUTOPILOT_PLANNER_HEARTBEAT_S": "0.5", "PYTHONUNBUFFERED": "1",
+               **self.env}
         if self.password_file is not None:
             env["AUTOPILOT_PLANNER_REDIS_PASSWORD_FILE"] = str(self.password_file)
         with self.log.open("ab") as out:
