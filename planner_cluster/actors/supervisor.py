@@ -24,6 +24,9 @@ from .campaign import FINAL_STATUSES, CampaignWorker
 log = logging.getLogger(__name__)
 
 NAMESPACE = "autopilot"
+#: Ray rewrites 127.0.0.1 (and localhost) to the machine's network address; any other
+#: 127.x address stays loopback, so a local Ray keeps all its traffic on this host.
+LOOPBACK_NODE_IP = "127.0.0.2"
 
 
 class RayStartError(PlannerError, RuntimeError):
@@ -46,7 +49,7 @@ def init_ray(config: PlannerConfig) -> bool:
             ray.init(num_cpus=config.ray_num_cpus,
                      object_store_memory=config.ray_object_store_mb * 1024 * 1024,
                      include_dashboard=False, namespace=NAMESPACE, log_to_driver=False,
-                     configure_logging=False, _node_ip_address="127.0.0.1",
+                     configure_logging=False, _node_ip_address=LOOPBACK_NODE_IP,
                      _system_config={"automatic_object_spilling_enabled": False},
                      _memory=config.ray_memory_mb * 1024 * 1024)
         else:
