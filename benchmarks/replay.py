@@ -36,7 +36,7 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.machine import write_result
+from benchmarks.machine import machine_info, write_result
 from edge_agent.instruments.datasets import load_dataset
 from planner_cluster.acquisition import select_batch
 from planner_cluster.candidates import CandidateSet, Normalization, make_candidates
@@ -349,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--strategies", default=DEFAULT_STRATEGIES)
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1")
+    ap.add_argument("--no-memory", action="store_true", help="skip the 65k-candidate memory check")
     ap.add_argument("--init", type=int, default=5, help="initial points (same for every strategy)")
     ap.add_argument("--normalize", default="image", choices=["patch", "image", "none"])
     ap.add_argument(
@@ -401,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         problem = PROBLEMS[pname](args.normalize, args.data_dir)
         logger.info("problem %s", problem.description)
         runs: dict[str, list[dict[str, list[float]]]] = {s: [] for s in strategies}
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             probe = ActiveLearner(problem.candidates, policy=AcquisitionPolicy(seed=seed))
             init = probe.seed_points(args.init, np.random.default_rng(seed))
             for strategy in strategies:
@@ -409,7 +411,17 @@ def main(argv: list[str] | None = None) -> int:
                 trace = run_strategy(strategy, problem, init, args.steps, seed, config)
                 m = metrics(problem, trace)
                 runs[strategy].append(m)
-                partial = {pname: {"description": problem.description, "runs": runs}}
+                partial = {
+                    "results": {pname: {"description": problem.description, "runs": runs}},
+                    "settings": {
+                        "steps": args.steps,
+                        "seeds": seed + 1 - args.first_seed,
+                        "first_seed": args.first_seed,
+                        "command": " ".join(sys.argv),
+                    },
+                    "machine": machine_info(),
+                    "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                }
                 (args.out / f"replay{tag}.partial.json").write_text(json.dumps(partial) + "\n")
                 logger.info(
                     "%s seed %d %-14s recall %.2f best_q %.4f step %.3fs (%.0fs)",
@@ -427,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
             "candidates": len(problem.candidates),
             "runs": runs,
         }
-    mem = _memory_subprocess()
+    mem = {} if args.no_memory else _memory_subprocess()
     settings = {
         "steps": args.steps,
         "seeds": args.seeds,
@@ -457,17 +469,22 @@ def merge(paths: list[Path], out: Path, tag: str) -> int:
     parts = []
     for path in paths:
         doc = json.loads(path.read_text())
-        results.update(doc["results"])
+        for pname, res in doc.get("results", doc).items():  # a .partial.json is bare results
+            if pname not in results:
+                results[pname] = {**res, "runs": {k: list(v) for k, v in res["runs"].items()}}
+                continue
+            for strategy, runs in res["runs"].items():
+                results[pname]["runs"].setdefault(strategy, []).extend(runs)
         parts.append(
             {
                 "file": path.name,
-                "settings": doc["settings"],
-                "machine": doc["machine"],
+                "settings": doc.get("settings", {}),
+                "machine": doc.get("machine", machine_info()),
                 "memory": doc.get("memory"),
-                "when": doc["when"],
+                "when": doc.get("when", ""),
             }
         )
-    steps = min(int(p["settings"]["steps"]) for p in parts)
+    steps = min(len(next(iter(r["runs"].values()))[0]["recall"]) - 1 for r in results.values())
     suffix = f"_{tag}" if tag else ""
     memory = next((p["memory"] for p in parts if p["memory"]), None)
     path = write_result(
