@@ -61,8 +61,9 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="faults-load-") as tmp:
         fig = run_load(Load(Path(tmp), args.ray, edges=args.edges, seconds=args.minutes * 60,
                             dwell_s=args.dwell, sample_s=5.0, probe_every_s=0.5,
-                            planner_env=env))
+                            planner_env=env, fast_edges=args.fast_edges))
     fig["ray_mode"] = args.ray
+    fig["edge_resend_after_s"] = 1.0 if args.fast_edges else 5.0
     m, lat = fig["memory"], fig["latency"]
     print_table(f"Load: {fig['edges']} edges x {args.minutes} min",
                 ["stored", "lost", "duplicates", "wrong spectra", "unacked left"],
@@ -131,6 +132,9 @@ def main() -> None:
     ap.add_argument("--ray", choices=["niced", "local"], default="niced",
                     help="load: Ray at nice 10 in a helper (training yields the cores to the "
                     "gateway, as on separate training nodes), or owned by the planner process")
+    ap.add_argument("--fast-edges", action="store_true",
+                    help="load: edges resend after 1 s (the short tests' setting) instead of "
+                    "the default 5 s")
     ap.add_argument("--gateway-kills", type=int, default=5)
     ap.add_argument("--examples", type=int, default=1000, help="per hypothesis test")
     ap.add_argument("--out", type=Path, default=OUT)

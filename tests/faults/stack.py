@@ -134,16 +134,18 @@ class PlannerProcess:
 
 def edge_process(*, planner: str, tmp: Path, campaign: str, edge_id: str, max_points: int,
                  instrument: str = "replay:beps", dwell_s: float = 0.05, batch: int = 4,
-                 extra: tuple[str, ...] = (), env: dict[str, str] | None = None
-                 ) -> subprocess.Popen[bytes]:
+                 extra: tuple[str, ...] = (), env: dict[str, str] | None = None,
+                 fast: bool = True) -> subprocess.Popen[bytes]:
     """A real edge agent process; its spool is ``tmp/spool-EDGE`` and its log
-    ``tmp/EDGE.log`` (appended to across restarts)."""
+    ``tmp/EDGE.log`` (appended to across restarts). ``fast``: resend and reconnect timing
+    for quick recovery in short tests (:data:`EDGE_ENV`); else the agent's defaults."""
     cmd = [sys.executable, "-m", "protocol.cli", "edge", "run", "--planner", planner,
            "--instrument", instrument, "--dwell", str(dwell_s), "--campaign", campaign,
            "--edge-id", edge_id, "--spool", str(tmp / f"spool-{edge_id}"),
            "--signing-key", str(write_key(tmp)), "--max-points", str(max_points),
            "--batch", str(batch), "--progress", "off", "--heartbeat", "0.5", *extra]
-    full_env = dict(os.environ, **EDGE_ENV, **(env or {}))
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(EDGE_ENV if fast else {}),
+                **(env or {})}
     with (tmp / f"{edge_id}.log").open("ab") as out:
         return subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=full_env)
