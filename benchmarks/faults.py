@@ -90,14 +90,13 @@ def gauntlet(args: argparse.Namespace) -> dict[str, Any]:
     try:
         with tempfile.TemporaryDirectory(prefix="faults-gauntlet-") as tmp:
             fig = run_gauntlet(Gauntlet(Path(tmp), str(ray.get_runtime_context().gcs_address),
-                                        gateway_kills=args.gateway_kills, cut_s=30.0,
-                                        budget=80))
+                                        gateway_kills=args.gateway_kills, cut_s=30.0))
     finally:
         ray.shutdown()
     print_table("Gauntlet", ["fault", "at s", "stored", "model version"],
                 [[s["fault"], s["at_s"], s["stored"], s["model_version"]] for s in fig["steps"]])
-    print(f"stored {fig['stored']}/{fig['budget']}, lost {fig['lost']}, duplicates "
-          f"{fig['duplicates']}, wrong spectra {fig['wrong_spectra']}, checksum match "
+    print(f"stored {fig['stored']} of {fig['measured_by_edge']} measured, lost {fig['lost']}, "
+          f"duplicates {fig['duplicates']}, wrong spectra {fig['wrong_spectra']}, checksum match "
           f"{fig['checksum_match']}")
     return fig
 

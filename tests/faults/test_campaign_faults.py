@@ -28,7 +28,7 @@ def test_campaign_survives_every_fault_exactly_once(ray_address: str, tmp_path: 
     fig = run_gauntlet(Gauntlet(tmp_path, ray_address, gateway_kills=2, cut_s=30.0))
     print(json.dumps(fig, indent=1))
     assert fig["status"] == "finished"
-    assert fig["stored"] == fig["budget"]
+    assert fig["stored"] == fig["measured_by_edge"] > 0
     assert fig["lost"] == 0 and fig["duplicates"] == 0
     assert fig["wrong_spectra"] == 0 and fig["checksum_match"]
     assert fig["spool_left"] == 0
