@@ -91,12 +91,18 @@ def _measured(spool: Path, campaign: str) -> int:
         conn.close()
 
 
-def _ctl_stop(spool: Path) -> None:
-    """``autopilot edge ctl stop``: the operator's clean finish."""
-    done = subprocess.run([sys.executable, "-m", "edge_agent", "ctl", "--spool", str(spool),
-                           "stop"], cwd=REPO, capture_output=True, text=True, timeout=60)
-    if done.returncode != 0:
-        raise GauntletError(f"ctl stop failed: {done.stdout} {done.stderr}")
+def _ctl_stop(spool: Path, timeout_s: float) -> None:
+    """``autopilot edge ctl stop``: the operator's clean finish. A command that reaches an
+    agent still starting up is expired by it (see docs/reliability.md); send it again."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        done = subprocess.run([sys.executable, "-m", "edge_agent", "ctl", "--spool",
+                               str(spool), "stop"], cwd=REPO, capture_output=True, text=True,
+                              timeout=60)
+        if done.returncode == 0:
+            return
+        if "expired" not in done.stdout or time.monotonic() > deadline:
+            raise GauntletError(f"ctl stop failed: {done.stdout} {done.stderr}")
 
 
 def run_gauntlet(g: Gauntlet) -> dict[str, Any]:
@@ -205,11 +211,15 @@ def run_gauntlet(g: Gauntlet) -> dict[str, Any]:
         edge.wait(30)
         fig["edge_kills"] += 1
         left = _unacked(spool)
+        log = g.tmp / f"{edge_id}.log"
+        offset = log.stat().st_size
         edge = edge_process(planner=link.endpoint, tmp=g.tmp, campaign=cid, edge_id=edge_id,
                             max_points=g.budget, dwell_s=g.dwell_s)
+        _until(lambda: f"campaign {cid} resumed" in log.read_text(errors="replace")[offset:],
+               g.step_timeout_s, "the restarted edge to resume its campaign")
         progress(2, "after the edge restart")
         step("edge SIGKILL + restart", stored_before=before, unacked_in_spool=left)
-        _ctl_stop(spool)
+        _ctl_stop(spool, g.step_timeout_s)
         code = edge.wait(g.step_timeout_s * 3)
         if code != 0:
             raise GauntletError(f"edge exited {code}:\n"
