@@ -12,6 +12,7 @@ New plans and dashboard controls are pushed to edges as they appear on the event
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +57,21 @@ class GatewaySettings:
 
 
 Handler = Callable[[list[bytes], p.Message], None]
+
+
+#: Map fields of edge messages that the store keeps as JSON.
+_JSON_FIELDS = ("instrument", "config", "stats", "args")
+
+
+def _require_json(value: Any, field: str) -> None:
+    """Refuse a map the store cannot keep as JSON (msgpack can carry binary values)."""
+    if value is None:
+        return
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise Refusal(ErrorCode.BAD_FIELD, f"{field!r} must hold JSON values only: {exc}",
+                      field=field) from None
 
 
 def _wire_value(value: Any) -> Any:
@@ -151,6 +167,8 @@ class Gateway:
                               f"connection's identity {sender!r}")
             if not isinstance(msg.body, p.Hello) and not self._is_welcomed(sender):
                 raise Refusal(ErrorCode.NOT_WELCOMED, "say hello first")
+            for name in _JSON_FIELDS:  # kept in Redis as JSON
+                _require_json(getattr(msg.body, name, None), name)
             handler = self._handlers.get(type(msg.body))
             if handler is None:
                 raise Refusal(ErrorCode.UNKNOWN_MSG_TYPE,

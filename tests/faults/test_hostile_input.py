@@ -320,6 +320,21 @@ def test_a_heartbeat_cannot_read_another_edges_plan(stack: Stack) -> None:
     assert leaked == [], "another edge's plan was sent to mallory"
 
 
+def test_binary_values_where_the_store_keeps_json_are_refused(stack: Stack) -> None:
+    """Found by the long hypothesis run: a binary value in a campaign's config was an
+    ``internal`` error (the store keeps configs as JSON); now ``bad_field``."""
+    m = stack.mallory
+    for body in (p.Hello("mallory", {"name": b"\x00"}),
+                 p.CampaignStart("m-bin", {"owner": b"x"}),
+                 p.Heartbeat("x", "m-own", {"s": [b"x"]}),
+                 p.Control("m-own", "veto", {"points": [], "x": b"x"})):
+        m.send(body)
+        replies = m.drain()
+        stack.check("binary in JSON maps", replies)
+        assert replies.errors == ["bad_field"], body
+    assert stack.store.get_campaign("m-bin") is None
+
+
 def test_a_huge_veto_region_is_bounded(stack: Stack) -> None:
     """A veto region far larger than the grid must not make the gateway enumerate it."""
     before = len(stack.store.vetoed_points("m-own"))
