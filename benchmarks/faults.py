@@ -11,7 +11,7 @@ on the BEPS replay microscope.
    nothing stored twice, every spectrum byte-identical.
 2. gauntlet: one campaign through 5 gateway SIGKILLs, an actor kill, a Redis SIGKILL + AOF
    restart, a 30 s link cut and an edge SIGKILL + restart; exactly once against the truth.
-3. hostile: ``tests/faults/test_hostile_input.py`` with ``--examples`` (1000) per hypothesis
+3. hostile: ``tests/faults/test_hostile_input.py`` with ``--examples`` (5000) per hypothesis
    test, against a gateway process; the tally of inputs and the gateway's RSS.
 
 Run: .venv/bin/python benchmarks/faults.py [--only load|gauntlet|hostile] [--minutes 10]
@@ -135,7 +135,7 @@ def main() -> None:
                     help="load: edges resend after 1 s (the short tests' setting) instead of "
                     "the default 5 s")
     ap.add_argument("--gateway-kills", type=int, default=5)
-    ap.add_argument("--examples", type=int, default=1000, help="per hypothesis test")
+    ap.add_argument("--examples", type=int, default=5000, help="per hypothesis test")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     parts = {"load": load, "gauntlet": gauntlet, "hostile": hostile}
