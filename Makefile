@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 PIP     = $(PY) -m pip
 STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-fast lint typecheck bench setup clean
+.PHONY: demo test test-fast lint typecheck bench bench-setup setup clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,10 @@ typecheck: setup
 
 bench: setup
 	$(PY) benchmarks/protocol_throughput.py
+
+# The replay benchmark's reference implementation (gpax viDKL on JAX): heavy, so not in setup.
+bench-setup: setup
+	$(PIP) install -q -e ".[bench]"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

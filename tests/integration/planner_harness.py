@@ -60,9 +60,10 @@ def start_edge(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
-def kill_leftover_edges() -> None:
-    """SIGKILL, by PID, every edge a test started and left running (a failed test)."""
-    while STARTED:
+def kill_leftover_edges(keep: int = 0) -> None:
+    """SIGKILL, by PID, every edge a test started and left running (a failed test); the
+    first ``keep`` started belong to an enclosing fixture and are left alone."""
+    while len(STARTED) > keep:
         proc = STARTED.pop()
         if proc.poll() is None:
             proc.kill()
