@@ -6,21 +6,19 @@ Built once at the entry point and passed down; nothing else reads ``os.environ``
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
+from .config_layers import coerce_scalar, load_layers, read_secret
+from .errors import ConfigError
 
-from .errors import PlannerError
+__all__ = ["ConfigError", "PlannerConfig", "load_config"]
 
 ENV_PREFIX = "AUTOPILOT_PLANNER_"
-
-
-class ConfigError(PlannerError, ValueError):
-    """A setting is missing, unknown or invalid."""
 
 
 @dataclass(frozen=True)
@@ -76,12 +74,12 @@ class PlannerConfig:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def signing_key(self) -> bytes | None:
-        return _read_secret(self.signing_key_file) if self.signing_key_file else None
+        return read_secret(self.signing_key_file) if self.signing_key_file else None
 
     def redis_password(self) -> str | None:
         if not self.redis_password_file:
             return None
-        return _read_secret(self.redis_password_file).decode()
+        return read_secret(self.redis_password_file).decode()
 
     def redis_ssl(self) -> dict[str, str]:
         opts = {"ssl_ca_certs": self.redis_ca_file, "ssl_certfile": self.redis_cert_file,
@@ -89,57 +87,27 @@ class PlannerConfig:
         return {k: v for k, v in opts.items() if v}
 
 
-def _read_secret(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes().strip()
-    except OSError as exc:
-        raise ConfigError(f"cannot read secret file {path}: {exc.strerror}") from None
-
-
 def _coerce(name: str, kind: Any, value: Any) -> Any:
-    if name == "actor_resources":
-        import json
-
-        try:
-            table = json.loads(value) if isinstance(value, str) else dict(value)
-            return {str(k): float(v) for k, v in table.items()}
-        except (TypeError, ValueError, AttributeError):
-            raise ConfigError(f"setting {name!r} must be a table of numbers, got {value!r}"
-                              ) from None
+    if name != "actor_resources":
+        return coerce_scalar(name, kind, value)
     try:
-        if kind in (int, "int"):
-            return int(value)
-        if kind in (float, "float"):
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"setting {name!r} must be {kind}, got {value!r}") from None
+        table = json.loads(value) if isinstance(value, str) else dict(value)
+        return {str(k): float(v) for k, v in table.items()}
+    except (TypeError, ValueError, AttributeError):
+        raise ConfigError(f"setting {name!r} must be a table of numbers, got {value!r}"
+                          ) from None
 
 
 def load_config(file: str | Path | None = None, *, environ: Mapping[str, str] | None = None,
                 overrides: Mapping[str, Any] | None = None) -> PlannerConfig:
     """Build the config: defaults, then ``file`` (TOML, table ``[planner]`` or top level),
-    then ``AUTOPILOT_PLANNER_*`` variables, then ``overrides`` (flags; None values skipped)."""
-    config = PlannerConfig()
-    known = {f.name: f.type for f in fields(PlannerConfig) if f.name != "extra"}
-    layers: list[tuple[str, Mapping[str, Any]]] = []
-    if file is not None:
-        try:
-            data = tomllib.loads(Path(file).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read config file {file}: {exc}") from None
-        layers.append((str(file), data.get("planner", data)))
+    then ``AUTOPILOT_PLANNER_*`` variables (and ``$REDIS_SERVER_BIN``), then ``overrides``
+    (flags; None values skipped)."""
     env = os.environ if environ is None else environ
-    layers.append(("environment", {k[len(ENV_PREFIX):].lower(): v for k, v in env.items()
-                                   if k.startswith(ENV_PREFIX)}))
-    if "REDIS_SERVER_BIN" in env:
-        layers.append(("environment", {"redis_server_bin": env["REDIS_SERVER_BIN"]}))
-    layers.append(("flags", {k: v for k, v in (overrides or {}).items() if v is not None}))
-    for source, layer in layers:
-        unknown = set(layer) - set(known)
-        if unknown:
-            raise ConfigError(f"unknown setting(s) {sorted(unknown)} in {source}")
-        config = replace(config, **{k: _coerce(k, known[k], v) for k, v in layer.items()})
+    bin_env = {"redis_server_bin": env["REDIS_SERVER_BIN"]} if "REDIS_SERVER_BIN" in env else {}
+    config = load_layers(PlannerConfig(), table="planner", env_prefix=ENV_PREFIX, file=file,
+                         environ=env, overrides=overrides, coerce=_coerce,
+                         skip=frozenset({"extra"}), extra_env=bin_env)
     if config.signing_scheme not in ("hmac-sha256", "blake3", "blake2b"):
         raise ConfigError(f"signing_scheme {config.signing_scheme!r} is not one of "
                           "hmac-sha256, blake3, blake2b")

@@ -10,6 +10,10 @@ class PlannerError(Exception):
     """Root of every error raised on purpose by ``planner_cluster``."""
 
 
+class ConfigError(PlannerError, ValueError):
+    """A setting is missing, unknown or invalid."""
+
+
 class CandidateError(PlannerError, ValueError):
     """A structural image or candidate request cannot be turned into candidates.
 

@@ -6,15 +6,13 @@ The Redis password is read from a file and never logged.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
-from ..config import ConfigError
+from ..config_layers import load_layers, read_secret
+from ..errors import ConfigError
 
 ENV_PREFIX = "AUTOPILOT_MONITOR_"
 
@@ -61,28 +59,7 @@ class MonitorConfig:
     def redis_password(self) -> str | None:
         if not self.redis_password_file:
             return None
-        try:
-            return Path(self.redis_password_file).read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read secret file {self.redis_password_file}: "
-                              f"{exc.strerror}") from None
-
-
-def _coerce(name: str, kind: Any, value: Any) -> Any:
-    try:
-        if kind in (bool, "bool"):
-            if isinstance(value, str):
-                if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
-                    raise ValueError(value)
-                return value.lower() in ("1", "true", "yes")
-            return bool(value)
-        if kind in (int, "int"):
-            return int(value)
-        if kind in (float, "float"):
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"setting {name!r} must be {kind}, got {value!r}") from None
+        return read_secret(self.redis_password_file).decode()
 
 
 def load_monitor_config(file: str | Path | None = None, *,
@@ -90,24 +67,8 @@ def load_monitor_config(file: str | Path | None = None, *,
                         overrides: Mapping[str, Any] | None = None) -> MonitorConfig:
     """Defaults, then ``file`` (TOML, table ``[monitor]`` or top level), then
     ``AUTOPILOT_MONITOR_*`` variables, then ``overrides`` (flags; None values skipped)."""
-    config = MonitorConfig()
-    known = {f.name: f.type for f in fields(MonitorConfig)}
-    layers: list[tuple[str, Mapping[str, Any]]] = []
-    if file is not None:
-        try:
-            data = tomllib.loads(Path(file).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read config file {file}: {exc}") from None
-        layers.append((str(file), data.get("monitor", data)))
-    env = os.environ if environ is None else environ
-    layers.append(("environment", {k[len(ENV_PREFIX):].lower(): v for k, v in env.items()
-                                   if k.startswith(ENV_PREFIX)}))
-    layers.append(("flags", {k: v for k, v in (overrides or {}).items() if v is not None}))
-    for source, layer in layers:
-        unknown = set(layer) - set(known)
-        if unknown:
-            raise ConfigError(f"unknown setting(s) {sorted(unknown)} in {source}")
-        config = replace(config, **{k: _coerce(k, known[k], v) for k, v in layer.items()})
+    config = load_layers(MonitorConfig(), table="monitor", env_prefix=ENV_PREFIX, file=file,
+                         environ=environ, overrides=overrides)
     try:
         host, port = config.host_port
     except ValueError:
