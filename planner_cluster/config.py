@@ -35,7 +35,7 @@ class PlannerConfig:
         signing_key_file: the shared signing key; empty disables signing (loopback demos only).
         signing_scheme: ``hmac-sha256``, ``blake3`` or ``blake2b``.
         curve_secret_file / curve_authorized_dir: turn on CURVE; only keys in the folder enter.
-        ray: ``local`` (start one on 127.0.0.1), ``auto`` (join the running cluster) or an
+        ray: ``local`` (start one on loopback, 127.0.0.2), ``auto`` (join the running cluster) or an
             address.
         ray_num_cpus / ray_memory_mb / ray_object_store_mb: limits for a ``local`` Ray.
         gpu_fraction: GPU share per campaign actor when the cluster has GPUs.
