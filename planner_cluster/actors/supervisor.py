@@ -36,6 +36,7 @@ class RayStartError(PlannerError, RuntimeError):
 def init_ray(config: PlannerConfig) -> bool:
     """Start a local Ray on loopback, 127.0.0.2 (``ray=local``), or join one (``auto`` or an
     address).
+
     Returns False when this process was connected to Ray already (its owner stops it).
 
     Token authentication stays on (Ray's default for local clusters since 2.59); a remote
