@@ -53,6 +53,15 @@ def _require_json(request: Request) -> None:
 def login(request: Request, response: Response, ctx: Ctx, body: LoginRequest) -> dict[str, Any]:
     _require_json(request)
     check_origin(request)
+    # Guessing is throttled per client address and per account, across monitor replicas.
+    subjects = [f"client:{request.client.host if request.client else '?'}"]
+    if body.name is not None:
+        subjects.append(f"user:{body.name}")
+    failures, wait = ctx.users.login_failures(*subjects)
+    if failures >= ctx.config.login_max_failures:
+        ctx.metrics.logins.labels("throttled").inc()
+        raise HTTPException(429, f"too many failed logins; try again in {wait:.0f} s",
+                            headers={"Retry-After": str(max(1, round(wait)))})
     name = ""
     if body.token is not None and body.name is None and body.password is None:
         cred = ctx.users.resolve_token(body.token)
@@ -64,9 +73,12 @@ def login(request: Request, response: Response, ctx: Ctx, body: LoginRequest) ->
     else:
         raise HTTPException(422, "send name and password, or token")
     if not name or ctx.users.get_user(name) is None:
+        ctx.users.note_login_failure(*subjects, window_s=ctx.config.login_window_s)
         ctx.metrics.logins.labels("refused").inc()
         log.info("login refused%s", f" for {body.name!r}" if body.name else "")
         raise HTTPException(401, "wrong name, password or token")
+    if body.name is not None:
+        ctx.users.clear_login_failures(f"user:{body.name}")
     session, csrf, expires = ctx.users.open_session(name, ctx.config.session_ttl_s)
     response.set_cookie(SESSION_COOKIE, session, max_age=int(ctx.config.session_ttl_s),
                         httponly=True, samesite="strict", secure=ctx.config.cookie_secure,

@@ -35,6 +35,9 @@ class MonitorConfig:
         keepalive_s: SSE comment interval, so proxies keep idle streams open.
         max_image: maps and images are sent at most this many pixels a side.
         log_level: DEBUG, INFO, WARNING.
+        login_max_failures: failed logins allowed per client address and per user name in
+            ``login_window_s``; more get HTTP 429 until the window ends.
+        login_window_s: the failed-login window (shared by every monitor on the same Redis).
     """
 
     redis_url: str = ""
@@ -50,6 +53,8 @@ class MonitorConfig:
     keepalive_s: float = 15.0
     max_image: int = 256
     log_level: str = "INFO"
+    login_max_failures: int = 10
+    login_window_s: float = 300.0
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -75,8 +80,12 @@ def load_monitor_config(file: str | Path | None = None, *,
         raise ConfigError(f"bind must be HOST:PORT, got {config.bind!r}") from None
     if not 0 <= port < 65536:
         raise ConfigError(f"bind port out of range: {config.bind!r}")
-    if min(config.session_ttl_s, config.token_ttl_s, config.keepalive_s) <= 0:
-        raise ConfigError("session_ttl_s, token_ttl_s and keepalive_s must be > 0")
+    if min(config.session_ttl_s, config.token_ttl_s, config.keepalive_s,
+           config.login_window_s) <= 0:
+        raise ConfigError("session_ttl_s, token_ttl_s, keepalive_s and login_window_s must "
+                          "be > 0")
+    if config.login_max_failures < 1:
+        raise ConfigError("login_max_failures must be >= 1")
     if config.pbkdf2_iterations < 1000 or config.max_image < 8:
         raise ConfigError("pbkdf2_iterations must be >= 1000 and max_image >= 8")
     return config

@@ -192,3 +192,33 @@ class UserStore:
 
     def close_session(self, session: str) -> None:
         self.r.delete(self.key("session", hash_secret(session)))
+
+    # -- failed logins ---------------------------------------------------------------------
+
+    def login_failures(self, *subjects: str) -> tuple[int, float]:
+        """The most failed logins counted for any of ``subjects`` (a client address, a user
+        name) in their current window, and the seconds until that window ends."""
+        with self.r.pipeline() as pipe:
+            for subject in subjects:
+                key = self.key("login-failures", hash_secret(subject))
+                pipe.get(key)
+                pipe.pttl(key)
+            replies = pipe.execute()
+        worst, wait = 0, 0.0
+        for raw, ttl_ms in zip(replies[::2], replies[1::2], strict=True):
+            count = int(raw or 0)
+            if count > worst:
+                worst, wait = count, max(float(ttl_ms), 0.0) / 1000
+        return worst, wait
+
+    def note_login_failure(self, *subjects: str, window_s: float) -> None:
+        """Count a failed login against each subject; a window starts at its first failure."""
+        with self.r.pipeline() as pipe:
+            for subject in subjects:
+                key = self.key("login-failures", hash_secret(subject))
+                pipe.incr(key)
+                pipe.pexpire(key, int(window_s * 1000), nx=True)
+            pipe.execute()
+
+    def clear_login_failures(self, subject: str) -> None:
+        self.r.delete(self.key("login-failures", hash_secret(subject)))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 
+from planner_cluster.monitor import MonitorConfig, MonitorServer
 from planner_cluster.state.users import hash_secret, verify_password
 
 from .conftest import PASSWORD, Monitor
+from .http_client import HttpClient
 
 READ_ENDPOINTS = ["/api/campaigns", "/api/campaigns/c1", "/api/campaigns/c1/scan",
                   "/api/campaigns/c1/measurements", "/api/campaigns/c1/spectra",
@@ -104,6 +106,29 @@ def test_bad_logins_are_refused(mon: Monitor) -> None:
                  {"token": "ap_invalid"}):
         r = mon.client.post("/api/login", json=body)
         assert r.status_code == 401 and "ap_session" not in r.cookies, body
+
+
+def test_password_guessing_is_throttled(mon: Monitor) -> None:
+    config = MonitorConfig(redis_prefix=mon.store.prefix, bind="127.0.0.1:0",
+                           pbkdf2_iterations=1000, login_max_failures=3, login_window_s=2.0)
+    server = MonitorServer(config, mon.store).start_in_thread()
+    try:
+        client = HttpClient(server.url)
+        good = {"name": "olga", "password": PASSWORD}
+        assert client.post("/api/login", json=good).status_code == 200
+        for _ in range(3):
+            assert client.post("/api/login", json={**good, "password": "guess"}).status_code \
+                == 401
+        for body in (good, {"name": "vic", "password": PASSWORD}, {"token": mon.tokens["ada"]}):
+            r = client.post("/api/login", json=body)  # the account and the address are held
+            assert r.status_code == 429, body
+            assert "too many failed logins" in r.json()["detail"]
+            assert 1 <= int(r.headers["Retry-After"]) <= 2
+        assert client.get("/api/me", headers=mon.as_("ada")).status_code == 200  # tokens work
+        time.sleep(2.1)  # the window ends
+        assert client.post("/api/login", json=good).status_code == 200
+    finally:
+        server.stop()
 
 
 def test_malformed_logins_are_refused(mon: Monitor) -> None:

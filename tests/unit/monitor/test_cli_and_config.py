@@ -118,6 +118,8 @@ def test_config_layers(tmp_path: Path) -> None:
     ({"AUTOPILOT_MONITOR_NOPE": "1"}, "unknown setting"),
     ({"AUTOPILOT_MONITOR_COOKIE_SECURE": "maybe"}, "cookie_secure"),
     ({"AUTOPILOT_MONITOR_SESSION_TTL_S": "-5"}, "must be > 0"),
+    ({"AUTOPILOT_MONITOR_LOGIN_WINDOW_S": "0"}, "login_window_s must"),
+    ({"AUTOPILOT_MONITOR_LOGIN_MAX_FAILURES": "0"}, "login_max_failures must be >= 1"),
     ({"AUTOPILOT_MONITOR_PBKDF2_ITERATIONS": "10"}, "pbkdf2"),
     ({"AUTOPILOT_MONITOR_BIND": "127.0.0.1:99999"}, "port"),
 ])
