@@ -388,7 +388,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(memory_check(256, 16)))
         return 0
     if args.merge:
-        return merge([Path(p) for p in args.merge.split(",")], args.out, args.tag)
+        return merge([Path(p) for p in args.merge.split(",")], args.out, args.tag,
+                     measure_memory=not args.no_memory)
     config = _config_from(args.dkl)
     problems = [p for p in args.problems.split(",") if p]
     if args.datasets:
@@ -463,8 +464,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def merge(paths: list[Path], out: Path, tag: str) -> int:
-    """Combine per-problem result files (each problem measured in one run) into one report."""
+def merge(paths: list[Path], out: Path, tag: str, *, measure_memory: bool = True) -> int:
+    """Combine per-problem result files (each problem measured in one run) into one report;
+    the memory check runs now if none of them has it."""
     results: dict[str, Any] = {}
     parts = []
     for path in paths:
@@ -487,6 +489,8 @@ def merge(paths: list[Path], out: Path, tag: str) -> int:
     steps = min(len(next(iter(r["runs"].values()))[0]["recall"]) - 1 for r in results.values())
     suffix = f"_{tag}" if tag else ""
     memory = next((p["memory"] for p in parts if p["memory"]), None)
+    if memory is None and measure_memory:
+        memory = _memory_subprocess()
     path = write_result(
         out / f"replay{suffix}.json",
         "replay",
