@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..state import StateError
 from ..state.users import ROLES, hash_password
-from .auth import SESSION_COOKIE, Principal, authenticate, check_origin
+from .auth import SESSION_COOKIE, Principal, authenticate, check_origin, client_address
 from .deps import Admin, Ctx, User
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def login(request: Request, response: Response, ctx: Ctx, body: LoginRequest) ->
     _require_json(request)
     check_origin(request)
     # Guessing is throttled per client address and per account, across monitor replicas.
-    subjects = [f"client:{request.client.host if request.client else '?'}"]
+    subjects = [f"client:{client_address(request, ctx.config.proxies)}"]
     if body.name is not None:
         subjects.append(f"user:{body.name}")
     failures, wait = ctx.users.login_failures(*subjects)

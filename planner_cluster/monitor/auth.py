@@ -112,6 +112,20 @@ def check_csrf(principal: Principal, request: Request) -> None:
     check_origin(request)
 
 
+def client_address(request: Request, trusted_proxies: frozenset[str]) -> str:
+    """The requesting client's address: the peer, or, when the peer is a trusted reverse
+    proxy, the nearest address in ``X-Forwarded-For`` that is not a trusted proxy (entries
+    further left can be forged by the client)."""
+    peer = request.client.host if request.client else "?"
+    if peer not in trusted_proxies:
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if hop not in trusted_proxies:
+            return hop
+    return peer
+
+
 def check_origin(request: Request) -> None:
     origin = request.headers.get("origin")
     if origin is None:

@@ -38,6 +38,8 @@ class MonitorConfig:
         login_max_failures: failed logins allowed per client address and per user name in
             ``login_window_s``; more get HTTP 429 until the window ends.
         login_window_s: the failed-login window (shared by every monitor on the same Redis).
+        trusted_proxies: comma-separated addresses of reverse proxies in front of the monitor;
+            for requests from them the client address is read from ``X-Forwarded-For``.
     """
 
     redis_url: str = ""
@@ -55,6 +57,11 @@ class MonitorConfig:
     log_level: str = "INFO"
     login_max_failures: int = 10
     login_window_s: float = 300.0
+    trusted_proxies: str = ""
+
+    @property
+    def proxies(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.trusted_proxies.split(",") if p.strip())
 
     @property
     def host_port(self) -> tuple[str, int]:

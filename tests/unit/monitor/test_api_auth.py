@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 
+from starlette.requests import Request
+
 from planner_cluster.monitor import MonitorConfig, MonitorServer
+from planner_cluster.monitor.auth import client_address
 from planner_cluster.state.users import hash_secret, verify_password
 
 from .conftest import PASSWORD, Monitor
@@ -129,6 +132,39 @@ def test_password_guessing_is_throttled(mon: Monitor) -> None:
         assert client.post("/api/login", json=good).status_code == 200
     finally:
         server.stop()
+
+
+def test_behind_a_trusted_proxy_the_forwarded_client_is_throttled(mon: Monitor) -> None:
+    config = MonitorConfig(redis_prefix=mon.store.prefix, bind="127.0.0.1:0",
+                           pbkdf2_iterations=1000, login_max_failures=2,
+                           trusted_proxies="127.0.0.1, 10.0.0.9")
+    server = MonitorServer(config, mon.store).start_in_thread()
+    try:
+        client = HttpClient(server.url)
+
+        def login(name: str, password: str, chain: str) -> int:
+            return client.post("/api/login", json={"name": name, "password": password},
+                               headers={"X-Forwarded-For": chain}).status_code
+
+        for _ in range(2):  # the forged left-most entry is ignored: the guesser is .5
+            assert login("nobody", "guess", "1.1.1.1, 203.0.113.5, 10.0.0.9") == 401
+        assert login("olga", PASSWORD, "9.9.9.9, 203.0.113.5") == 429
+        assert login("olga", PASSWORD, "203.0.113.6") == 200  # another client
+    finally:
+        server.stop()
+
+
+def test_client_address_trusts_only_configured_proxies() -> None:
+    def request(peer: str, forwarded: str | None) -> Request:
+        headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
+        return Request({"type": "http", "client": (peer, 4321), "headers": headers})
+
+    proxies = frozenset({"10.0.0.9", "10.0.0.10"})
+    assert client_address(request("192.0.2.1", "6.6.6.6"), proxies) == "192.0.2.1"
+    assert client_address(request("10.0.0.9", "6.6.6.6, 192.0.2.1"), proxies) == "192.0.2.1"
+    assert client_address(request("10.0.0.9", "192.0.2.1, 10.0.0.10"), proxies) == "192.0.2.1"
+    assert client_address(request("10.0.0.9", None), proxies) == "10.0.0.9"
+    assert client_address(request("10.0.0.9", "10.0.0.10"), proxies) == "10.0.0.9"
 
 
 def test_malformed_logins_are_refused(mon: Monitor) -> None:
