@@ -45,6 +45,8 @@ def describe(array: np.ndarray[Any, Any], index: int) -> dict[str, Any]:
 
 
 _FINITE_CHUNK = 1 << 20  # elements per isfinite pass: bounds the temporary bool array
+_BLAS_FLOATS = (np.dtype("<f4"), np.dtype("<f8"), np.dtype(">f4"), np.dtype(">f8"))
+_DOT_MIN = 4096  # below this the exact check is as fast
 
 
 def check_finite(array: np.ndarray[Any, Any], name: str) -> None:
@@ -52,6 +54,12 @@ def check_finite(array: np.ndarray[Any, Any], name: str) -> None:
     if array.dtype.kind not in "fc" or array.size == 0:
         return
     flat = array.reshape(-1)
+    if array.dtype in _BLAS_FLOATS and flat.size >= _DOT_MIN:
+        # Fast path: x.x is NaN or infinite if any element is (a BLAS reduction, no
+        # temporary); it also overflows for huge finite values, which the exact check clears.
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(np.dot(flat, flat)):
+                return
     for start in range(0, flat.size, _FINITE_CHUNK):
         chunk = flat[start:start + _FINITE_CHUNK]
         if np.isfinite(chunk).all():

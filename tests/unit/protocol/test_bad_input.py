@@ -12,6 +12,7 @@ import pytest
 
 import protocol as p
 from protocol import ErrorCode
+from protocol.arrays import check_finite
 
 from . import forge
 from .samples import KEY
@@ -217,6 +218,26 @@ def test_nan_nested_in_a_map() -> None:
 def test_nan_header_time() -> None:
     expect(ErrorCode.NON_FINITE, forge.frames(
         SIGNER, forge.header(time=math.nan), forge.measurement_content()), "'time' must be finite")
+
+
+@pytest.mark.parametrize("dtype", ["<f4", "<f8", ">f4", "<f2", "<c8"])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("size", [7, 5000, 300_000])
+def test_a_single_non_finite_value_anywhere_in_a_large_array(dtype: str, bad: float,
+                                                             size: int) -> None:
+    values = np.random.default_rng(size).random(size).astype(dtype)
+    for where in (0, size // 2, size - 1):
+        spoiled = values.copy()
+        spoiled[where] = bad
+        expected = rf"1 non-finite value\(s\), first at \({where},\)"
+        with pytest.raises(p.NonFiniteError, match=expected):
+            check_finite(spoiled, "spectrum")
+    check_finite(values, "spectrum")
+
+
+def test_huge_finite_values_are_not_mistaken_for_infinity() -> None:
+    check_finite(np.full(10_000, 3e38, np.float32), "spectrum")  # x.x overflows; all finite
+    check_finite(np.full(10_000, -1e300), "spectrum")
 
 
 def test_encoder_refuses_nan_too() -> None:
