@@ -108,6 +108,7 @@ class Gateway:
         self._welcomed: set[str] = set()
         self._campaigns: dict[str, CampaignRecord] = {}
         self._grids: dict[str, tuple[int, int]] = {}
+        self._spectrum_sizes: dict[str, int] = {}
         self._stopping = asyncio.Event()
         self.stats = {"received": 0, "errors": 0, "stored": 0, "duplicates": 0, "plans_sent": 0}
         self._handlers: dict[type[p.Body], Handler] = {
@@ -240,6 +241,21 @@ class Gateway:
                 grid = self._grids[campaign_id] = (int(raw[0]), int(raw[1]))
         return grid
 
+    def _spectrum_size(self, campaign_id: str) -> int | None:
+        """Values per spectrum in this campaign: the spectral axis's length, else the first
+        stored spectrum's; None before either exists."""
+        size = self._spectrum_sizes.get(campaign_id)
+        if size is None:
+            axis = self.store.spectral_axis(campaign_id)
+            if axis is not None:
+                size = int(axis.size)
+            else:
+                first = self.store.read_measurements(campaign_id, count=1)
+                size = int(first[0].spectrum.size) if first else None
+            if size is not None:
+                self._spectrum_sizes[campaign_id] = size
+        return size
+
     # -- handlers -------------------------------------------------------------------------
 
     def _hello(self, ids: list[bytes], msg: p.Message) -> None:
@@ -319,6 +335,14 @@ class Gateway:
             raise Refusal(ErrorCode.OUT_OF_BOUNDS,
                           f"point ({body.row}, {body.col}) is outside the {grid[0]}x{grid[1]} "
                           "grid", row=body.row, col=body.col)
+        expected = self._spectrum_size(body.campaign_id)
+        size = int(np.asarray(body.spectrum).size)
+        if expected is not None and size != expected:
+            # the model compares spectra value by value: one of another length cannot be scored
+            raise Refusal(ErrorCode.BAD_SHAPE,
+                          f"spectrum has {size} values; campaign {body.campaign_id} has "
+                          f"{expected} per spectrum", field="spectrum", expected=expected,
+                          got=size)
         stored, _count = self.store.add_measurement(
             body.campaign_id, sender=h.sender, session=h.session, seq=h.seq, row=body.row,
             col=body.col, spectrum=np.asarray(body.spectrum), source=body.source,

@@ -89,10 +89,18 @@ class CampaignWorker:
                 log.warning("campaign %s: state store unavailable (%s); retrying",
                             self.campaign_id, exc)
                 self._stop.wait(1.0)
-            except PlannerError as exc:
+            except Exception as exc:  # a worker thread must never end silently
                 self._state.update(phase="failed", error=str(exc))
-                log.error("campaign %s cannot be planned: %s", self.campaign_id, exc)
-                self.store.publish_event(self.campaign_id, "planner_error", {"error": str(exc)})
+                if isinstance(exc, PlannerError):
+                    log.error("campaign %s cannot be planned: %s", self.campaign_id, exc)
+                else:
+                    log.exception("campaign %s: planner bug; rebuilding from Redis in 5 s",
+                                  self.campaign_id)
+                try:
+                    self.store.publish_event(self.campaign_id, "planner_error",
+                                             {"error": f"{type(exc).__name__}: {exc}"})
+                except redis.RedisError:
+                    pass
                 self._stop.wait(5.0)
 
     def _hold_lease(self) -> bool:
@@ -227,6 +235,9 @@ class _CampaignPlanner:
         return values
 
     def add(self, measurements: list[StoredMeasurement]) -> None:
+        measurements = self._comparable(measurements)
+        if not measurements:
+            return
         coords = np.array([[m.row, m.col] for m in measurements], dtype=np.int64)
         try:
             idx = self.candidates.index_of(coords)
@@ -238,6 +249,25 @@ class _CampaignPlanner:
         self.indices.extend(int(i) for i in idx)
         self.spectra.extend(m.spectrum for m in measurements)
         self.dirty = True
+
+    def _comparable(self, measurements: list[StoredMeasurement]) -> list[StoredMeasurement]:
+        """The measurements whose spectra have the campaign's length (the spectral axis's, or
+        the first spectrum's); others cannot be scored alongside and are skipped, with an
+        event (the gateway refuses them; this guards data stored before it did)."""
+        first = self.spectra[0] if self.spectra else measurements[0].spectrum if measurements \
+            else None
+        expected = (self.axis.size if self.axis is not None
+                    else np.asarray(first).size if first is not None else 0)
+        keep = [m for m in measurements if np.asarray(m.spectrum).size == expected]
+        if len(keep) < len(measurements):
+            skipped = [(m.row, m.col) for m in measurements
+                       if np.asarray(m.spectrum).size != expected]
+            log.warning("campaign %s: skipped %d spectra whose length is not %d",
+                        self.campaign_id, len(skipped), expected)
+            self.store.publish_event(self.campaign_id, "planner_error", {
+                "error": f"{len(skipped)} spectra do not have {expected} values; skipped",
+                "points": [list(map(int, pt)) for pt in skipped[:20]]})
+        return keep
 
     def apply_control(self, control: dict[str, Any]) -> None:
         action, args = control.get("action"), control.get("args", {}) or {}

@@ -91,6 +91,29 @@ def test_refusals_are_precise_and_the_gateway_survives(edge: EdgeClient,
     assert edge.request(p.Heartbeat("alive"), p.Heartbeat).body == p.Heartbeat("ok")
 
 
+def test_a_spectrum_of_another_length_is_refused(edge: EdgeClient, store: StateStore) -> None:
+    start(edge)  # spectral axis of 8 values
+    for values in (7, 9, 1, 64):
+        reply = edge.request(p.Measurement("c1", 1, 1, np.ones(values, np.float32)), p.Ack)
+        assert reply.body.code == "bad_shape", values  # type: ignore[attr-defined]
+        assert f"spectrum has {values} values; campaign c1 has 8" in reply.body.message  # type: ignore[attr-defined]
+    assert store.count_measurements("c1") == 0
+    assert edge.request(p.Measurement("c1", 1, 1, np.ones(8, np.float32)), p.Ack).body.status \
+        == "stored"  # type: ignore[attr-defined]
+
+
+def test_without_an_axis_the_first_spectrum_sets_the_length(edge: EdgeClient,
+                                                            store: StateStore) -> None:
+    assert isinstance(edge.request(p.Hello(edge.edge_id, {"name": "test"}), p.Welcome).body,
+                      p.Welcome)
+    assert edge.request(p.CampaignStart("c2", {}), p.Ack).body.detail == "created"  # type: ignore[attr-defined]
+    edge.request(p.Scan("c2", np.zeros((4, 4), np.float32), ["height"]), p.Ack)
+    assert edge.request(p.Measurement("c2", 0, 0, np.ones(5)), p.Ack).body.status == "stored"  # type: ignore[attr-defined]
+    other = edge.request(p.Measurement("c2", 0, 1, np.ones(6)), p.Ack)
+    assert other.body.code == "bad_shape"  # type: ignore[attr-defined]
+    assert store.count_measurements("c2") == 1
+
+
 def test_one_edge_cannot_touch_another_edges_campaign(gateway: tuple[object, str],
                                                       edge: EdgeClient,
                                                       store: StateStore) -> None:
