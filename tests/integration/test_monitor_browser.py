@@ -239,8 +239,18 @@ def test_a_veto_by_clicking_the_map_keeps_the_point_out_of_later_plans(stack: St
     dy = (target[0] + 0.5) * rect[1] / grid[0] - rect[1] / 2
     ActionChains(stack.driver).move_to_element_with_offset(canvas, round(dx), round(dy)).click(
         ).perform()
-    wait_for(lambda: target in stack.store.vetoed_points("c1"), timeout=30,
-             what=f"the veto of {target} stored")
+    try:
+        wait_for(lambda: target in stack.store.vetoed_points("c1"), timeout=30,
+                 what=f"the veto of {target} stored")
+    except BaseException:  # say what the page saw (a rare failure: keep its evidence)
+        stack.shot("failed-veto")
+        print("control-msg:", stack.text("#control-msg"), "| cell-info:",
+              stack.text("#cell-info"), "| mode:",
+              stack.js("return document.querySelector('input[name=mode]:checked').value"),
+              "| canvas:", rect, "| grid:", grid, "| controls:", stack.store.read_controls("c1"))
+        for entry in stack.driver.get_log("browser"):
+            print("browser:", entry)
+        raise
     version = stack.store.require_campaign("c1").model_version
     wait_for(lambda: "edge accepted" in stack.text("#control-msg")
              and "veto" in stack.text("#control-msg"), timeout=30,
