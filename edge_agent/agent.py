@@ -98,6 +98,7 @@ class EdgeAgent:
                  ctx: zmq.Context[Any] | None = None,
                  on_progress: Callable[[Progress], None] | None = None) -> None:
         self.config = config
+        self._lock_taken_at: float | None = None
         self.instrument = instrument or make_instrument(
             config.instrument, dwell_s=config.dwell_s, noise=config.noise or None,
             seed=config.seed)
@@ -135,6 +136,7 @@ class EdgeAgent:
         lock = AgentLock(self.config.spool)
         self.config.spool.mkdir(parents=True, exist_ok=True)
         lock.acquire()
+        self._lock_taken_at = lock.acquired_at
         address = f"inproc://edge-wake-{id(self):x}"
         self._wake_rx: zmq.Socket[Any] = self.ctx.socket(zmq.PAIR)
         self._wake_rx.bind(address)
@@ -169,7 +171,7 @@ class EdgeAgent:
     def _run(self, spool: Spool) -> RunResult:
         cid = self.config.campaign
         self.spool = spool
-        self.channel = ControlChannel(spool.conn)
+        self.channel = ControlChannel(spool.conn, since=self._lock_taken_at)
         self.picker = PointPicker(self.info.grid_shape)
         self.picker.measured = spool.measured_points(cid)
         for region in self.channel.vetoes(cid):

@@ -56,8 +56,10 @@ class AgentLock:
     def __init__(self, directory: Path) -> None:
         self.path = Path(directory) / LOCK_NAME
         self._conn: sqlite3.Connection | None = None
+        self.acquired_at = 0.0  # commands queued before this arrived while no agent ran
 
     def acquire(self) -> None:
+        started = time.time()
         conn = sqlite3.connect(str(self.path), timeout=0.0, isolation_level=None)
         try:
             conn.execute("PRAGMA locking_mode=EXCLUSIVE")
@@ -70,6 +72,7 @@ class AgentLock:
             raise SpoolError(f"another agent is running on spool {self.path.parent} ({exc})",
                              path=str(self.path.parent)) from exc
         self._conn = conn
+        self.acquired_at = started
 
     def release(self) -> None:
         if self._conn is not None:
@@ -96,11 +99,15 @@ class AgentLock:
 class ControlChannel:
     """The agent's end: polls commands, answers them, keeps vetoes durable."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, since: float | None = None) -> None:
+        """``since``: when this agent took the spool's lock. Commands queued before then
+        arrived while no agent was running and expire; later ones (``ctl`` saw the lock held)
+        are this agent's to answer."""
         self.conn = conn
         conn.executescript(_SCHEMA)
         conn.execute("UPDATE controls SET status = 'expired', detail = "
-                     "'arrived while no agent was running' WHERE status = 'pending'")
+                     "'arrived while no agent was running' WHERE status = 'pending' "
+                     "AND created < ?", (time.time() if since is None else since,))
 
     def pending(self) -> list[ControlRequest]:
         rows = self.conn.execute("SELECT id, action, args, user FROM controls "

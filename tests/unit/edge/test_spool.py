@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edge_agent.control import AgentLock
+from edge_agent.control import AgentLock, ControlChannel, ControlClient
 from edge_agent.errors import SpoolError, SpoolFullError
 from edge_agent.spool import SEQ_BLOCK, Spool
 
@@ -87,3 +88,25 @@ def test_one_agent_per_spool_even_across_processes(tmp_path: Path) -> None:
     finally:
         lock.release()
     assert not AgentLock.held(tmp_path)
+
+
+def test_commands_queued_after_the_lock_was_taken_are_not_expired(tmp_path: Path) -> None:
+    # an earlier agent's run left a command nobody answered
+    with Spool(tmp_path) as spool:
+        ControlChannel(spool.conn)
+        spool.conn.execute("INSERT INTO controls (action, args, user, created) "
+                           "VALUES ('pause', '{}', 'old', ?)", (time.time() - 60,))
+    lock = AgentLock(tmp_path)
+    lock.acquire()
+    try:
+        client = ControlClient(tmp_path)  # ctl sees the lock held before the agent is ready
+        fresh = client.submit("pause", {}, "operator")
+        with Spool(tmp_path) as spool:
+            channel = ControlChannel(spool.conn, since=lock.acquired_at)
+            assert [r.id for r in channel.pending()] == [fresh]
+            old = spool.conn.execute("SELECT status, detail FROM controls WHERE user = 'old'"
+                                     ).fetchone()
+            assert old == ("expired", "arrived while no agent was running")
+        client.close()
+    finally:
+        lock.release()
