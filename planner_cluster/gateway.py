@@ -349,7 +349,8 @@ class Gateway:
             plan_version=body.plan_version, dwell_s=body.dwell_s)
         self.stats["stored" if stored else "duplicates"] += 1
         self._send(ids, p.Ack(h.seq, "stored" if stored else "duplicate"), h)
-        self._send_plan(ids, body.campaign_id, h)
+        if stored:  # a resend gets its ack only: plans reach the edge by push and heartbeat,
+            self._send_plan(ids, body.campaign_id, h)  # and a resend storm must stay cheap
 
     def _send_plan(self, ids: list[bytes], campaign_id: str,
                    parent: p.Header | None = None) -> None:

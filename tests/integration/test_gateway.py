@@ -64,6 +64,22 @@ def test_measurement_reply_carries_the_plan_minus_measured(edge: EdgeClient,
     assert plan.body.measured == 1  # type: ignore[attr-defined]
 
 
+def test_a_resend_gets_its_ack_only(edge: EdgeClient, store: StateStore) -> None:
+    start(edge)
+    store.put_plan("c1", PlanRecord(1, np.array([[4, 5]], np.int32), np.ones(1, np.float32),
+                                    "ei", 0.0))
+    edge.recv_type(p.Plan)  # the push
+    body = p.Measurement("c1", 2, 3, np.ones(8, np.float32))
+    first = edge.send(body)
+    assert edge.recv_type(p.Ack).body == p.Ack(first.header.seq, "stored")
+    assert edge.recv_type(p.Plan).header.parent_id == first.header.msg_id
+    again = edge.send(body, seq=first.header.seq)
+    assert edge.recv_type(p.Ack).body == p.Ack(first.header.seq, "duplicate")
+    with pytest.raises(p.TransportError):  # no plan for a resend (resend storms stay cheap)
+        while True:
+            assert edge.recv(timeout_s=1.0).header.parent_id != again.header.msg_id
+
+
 def test_new_plans_are_pushed_unasked(edge: EdgeClient, store: StateStore) -> None:
     start(edge)
     store.put_plan("c1", PlanRecord(2, np.array([[1, 1]], np.int32), np.ones(1, np.float32),
