@@ -43,6 +43,7 @@ class PlannerConfig:
         actor_resources: custom Ray resources each campaign actor asks for, to place
             actors on chosen nodes (TOML table, or JSON in the environment / flags).
         heartbeat_s: what the gateway tells edges in ``welcome``.
+        max_live_campaigns_per_edge: campaigns (each a Ray actor) one edge may run at once.
         data_dir: campaign blobs (large arrays) and archives.
         planner_id: this planner's name on the wire.
         train_iterations: optimiser steps per training round.
@@ -68,6 +69,7 @@ class PlannerConfig:
     actor_cpus: float = 0.25
     actor_resources: Mapping[str, float] = field(default_factory=dict)
     heartbeat_s: float = 2.0
+    max_live_campaigns_per_edge: int = 8
     data_dir: str = "runs/planner"
     planner_id: str = "planner"
     train_iterations: int = 0

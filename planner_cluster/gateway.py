@@ -27,7 +27,7 @@ import protocol as p
 from protocol import ErrorCode, transport
 
 from .errors import PlannerError
-from .state import CampaignRecord, StateStore
+from .state import FINAL_STATUSES, CampaignRecord, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class GatewaySettings:
     heartbeat_s: float = 2.0
     limits: p.Limits = p.DEFAULT_LIMITS
     curve: transport.CurveServerKeys | None = None
+    max_live_campaigns_per_edge: int = 8
 
 
 Handler = Callable[[list[bytes], p.Message], None]
@@ -286,6 +287,17 @@ class Gateway:
             edge = self.store.edge(sender)
             instrument = (edge or {}).get("stats", {}).get("instrument", {})
             config["patch_scale"] = int(instrument.get("patch_scale", 1))
+        if self.store.get_campaign(cid) is None:
+            # each campaign costs a Ray actor: one edge (it holds the signing key) must not
+            # be able to start them without bound
+            live = [c for c in self.store.list_campaigns()
+                    if c.edge_id == sender and c.status not in FINAL_STATUSES]
+            limit = self.settings.max_live_campaigns_per_edge
+            if len(live) >= limit:
+                raise Refusal(ErrorCode.CONFLICT,
+                              f"edge {sender!r} already runs {len(live)} campaigns, the most "
+                              f"this planner allows at once; finish or abort one first",
+                              campaign_id=cid, limit=limit)
         created = self.store.create_campaign(
             cid, edge_id=sender, owner=str(body.config.get("owner", sender)), config=config,
             spectral_axis=body.spectral_axis)

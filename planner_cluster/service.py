@@ -71,7 +71,8 @@ class PlannerService:
             log.info("resumed actors for %s", resumed)
         self.gateway = Gateway(self.store, GatewaySettings(
             bind=c.bind, signer=Signer(c.signing_key(), c.signing_scheme),
-            planner_id=c.planner_id, heartbeat_s=c.heartbeat_s, curve=self._curve()),
+            planner_id=c.planner_id, heartbeat_s=c.heartbeat_s, curve=self._curve(),
+            max_live_campaigns_per_edge=c.max_live_campaigns_per_edge),
             on_campaign=self.supervisor.ensure_soon)
         threading.Thread(target=self._reap, name="reaper", daemon=True).start()
 

@@ -27,11 +27,10 @@ from ..candidates import make_candidates
 from ..errors import PlannerError, ScalarizerError
 from ..learner import ActiveLearner
 from ..scalarizers import scalarize
-from ..state import PlanRecord, StateStore, StoredMeasurement
+from ..state import FINAL_STATUSES, PlanRecord, StateStore, StoredMeasurement
 
 log = logging.getLogger(__name__)
 
-FINAL_STATUSES = ("finished", "aborted", "failed")
 
 
 class CampaignWorker:

@@ -19,7 +19,8 @@ from typing import Any
 
 from ..config import PlannerConfig
 from ..errors import PlannerError
-from .campaign import FINAL_STATUSES, CampaignWorker
+from ..state import FINAL_STATUSES
+from .campaign import CampaignWorker
 
 log = logging.getLogger(__name__)
 

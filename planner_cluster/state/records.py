@@ -9,6 +9,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 CAMPAIGN_STATUSES = ("created", "running", "paused", "stopping", "finished", "aborted", "failed")
+#: Statuses a campaign never leaves.
+FINAL_STATUSES = ("finished", "aborted", "failed")
 
 
 @dataclass(frozen=True)

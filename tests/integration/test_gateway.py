@@ -130,6 +130,28 @@ def test_without_an_axis_the_first_spectrum_sets_the_length(edge: EdgeClient,
     assert store.count_measurements("c2") == 1
 
 
+def test_one_edge_runs_a_bounded_number_of_campaigns(store: StateStore) -> None:
+    with running_gateway(store, max_live_campaigns_per_edge=2) as (_, endpoint):
+        edge, other = EdgeClient(endpoint), EdgeClient(endpoint, edge_id="edge-2")
+        try:
+            for client in (edge, other):
+                client.request(p.Hello(client.edge_id, {"name": "test"}), p.Welcome)
+            for cid in ("a", "b"):
+                assert edge.request(p.CampaignStart(cid, {}), p.Ack).body.detail == "created"  # type: ignore[attr-defined]
+            third = edge.request(p.CampaignStart("c", {}), p.Ack)
+            assert third.body.code == "conflict"  # type: ignore[attr-defined]
+            assert "already runs 2 campaigns" in third.body.message  # type: ignore[attr-defined]
+            assert store.get_campaign("c") is None
+            resumed = edge.request(p.CampaignStart("a", {}, resume=True), p.Ack)
+            assert resumed.body.detail == "resumed"  # type: ignore[attr-defined]
+            assert other.request(p.CampaignStart("d", {}), p.Ack).body.detail == "created"  # type: ignore[attr-defined]
+            store.set_status("a", "finished")  # a finished campaign frees its place
+            assert edge.request(p.CampaignStart("c", {}), p.Ack).body.detail == "created"  # type: ignore[attr-defined]
+        finally:
+            edge.close()
+            other.close()
+
+
 def test_one_edge_cannot_touch_another_edges_campaign(gateway: tuple[object, str],
                                                       edge: EdgeClient,
                                                       store: StateStore) -> None:
