@@ -3,7 +3,8 @@ what each planner error code means for the message it names (docs/protocol.md se
 
 Measurements are pipelined: up to ``window`` are sent and unacknowledged at once, none waits
 for the previous ack. One not acked within ``resend_after_s`` is sent again with its original
-(session, seq); on a reconnect everything in flight is due again.
+(session, seq), waiting twice as long after each resend (up to 8x); on a reconnect everything
+in flight is due again.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class Outbox:
         self.window = window
         self.resend_after_s = resend_after_s
         self.inflight: dict[int, float] = {}
+        self.attempts: dict[int, int] = {}  # sends on this link, per in-flight seq
         self.unsent: deque[int] = deque(spool.unacked_seqs())
         self.acked = 0
         self.duplicates = 0
@@ -104,10 +106,15 @@ class Outbox:
     def due(self, now: float) -> list[int]:
         """Seqs to send now: timed-out in-flight ones, then waiting ones while fewer than
         ``window`` are in flight."""
-        out = [seq for seq, at in self.inflight.items() if now - at >= self.resend_after_s]
+        out = [seq for seq, at in self.inflight.items() if now - at >= self.timeout(seq)]
         room = max(0, self.window - len(self.inflight))
         out.extend(itertools.islice(self.unsent, room))
         return out
+
+    def timeout(self, seq: int) -> float:
+        """How long to wait for the ack of ``seq`` before sending it again: doubled after each
+        resend (up to 8x), so a planner slowed by load is not buried under resends."""
+        return self.resend_after_s * 2.0 ** min(max(self.attempts.get(seq, 1) - 1, 0), 3)
 
     def sent(self, seq: int, now: float) -> None:
         if seq in self.inflight:
@@ -115,11 +122,14 @@ class Outbox:
         else:
             self.unsent.remove(seq)  # it is at the front: O(1) in practice
         self.inflight[seq] = now
+        self.attempts[seq] = self.attempts.get(seq, 0) + 1
 
     def requeue_all(self) -> None:
-        """After a reconnect: everything in flight is sent again, oldest first."""
+        """After a reconnect: everything in flight is sent again, oldest first (the new link
+        starts the backoff afresh)."""
         self.unsent.extendleft(sorted(self.inflight, reverse=True))
         self.inflight.clear()
+        self.attempts.clear()
 
     def resend_now(self, seq: int) -> None:
         if seq in self.inflight:
@@ -129,6 +139,7 @@ class Outbox:
         """Measurements stored by the planner: forget them and delete them from the spool."""
         mine = [s for s in seqs if s in self.inflight or s in self.unsent]
         for seq in mine:
+            self.attempts.pop(seq, None)
             if self.inflight.pop(seq, None) is None:
                 self.unsent.remove(seq)
         removed = self.spool.ack(mine)
@@ -139,6 +150,7 @@ class Outbox:
     def reject(self, seq: int, code: str, reason: str) -> None:
         """Keep a refused measurement aside in the spool (``rejected``), never resend it."""
         self.inflight.pop(seq, None)
+        self.attempts.pop(seq, None)
         if seq in self.unsent:
             self.unsent.remove(seq)
         if self.spool.reject(seq, code, reason):
