@@ -243,16 +243,10 @@ class Gateway:
         return grid
 
     def _spectrum_size(self, campaign_id: str) -> int | None:
-        """Values per spectrum in this campaign: the spectral axis's length, else the first
-        stored spectrum's; None before either exists."""
+        """The campaign's values per spectrum (cached once known)."""
         size = self._spectrum_sizes.get(campaign_id)
         if size is None:
-            axis = self.store.spectral_axis(campaign_id)
-            if axis is not None:
-                size = int(axis.size)
-            else:
-                first = self.store.read_measurements(campaign_id, count=1)
-                size = int(first[0].spectrum.size) if first else None
+            size = self.store.spectrum_length(campaign_id)
             if size is not None:
                 self._spectrum_sizes[campaign_id] = size
         return size

@@ -190,6 +190,7 @@ class _CampaignPlanner:
                                      policy=settings.acquisition)
         self.indices: list[int] = []
         self.spectra: list[NDArray[Any]] = []
+        self.spectrum_length: int | None = None  # values per spectrum, once known
         self.dirty = True
         # model versions keep rising across worker restarts: continue from Redis's
         self.version_base = version_base
@@ -250,22 +251,23 @@ class _CampaignPlanner:
         self.dirty = True
 
     def _comparable(self, measurements: list[StoredMeasurement]) -> list[StoredMeasurement]:
-        """The measurements whose spectra have the campaign's length (the spectral axis's, or
-        the first spectrum's); others cannot be scored alongside and are skipped, with an
-        event (the gateway refuses them; this guards data stored before it did)."""
-        first = self.spectra[0] if self.spectra else measurements[0].spectrum if measurements \
-            else None
-        expected = (self.axis.size if self.axis is not None
-                    else np.asarray(first).size if first is not None else 0)
-        keep = [m for m in measurements if np.asarray(m.spectrum).size == expected]
-        if len(keep) < len(measurements):
-            skipped = [(m.row, m.col) for m in measurements
-                       if np.asarray(m.spectrum).size != expected]
-            log.warning("campaign %s: skipped %d spectra whose length is not %d",
-                        self.campaign_id, len(skipped), expected)
+        """The measurements whose spectra have the campaign's length; others cannot be scored
+        alongside and are skipped, with an event (the gateway refuses them; this guards data
+        stored before it did)."""
+        if self.spectrum_length is None:
+            self.spectrum_length = self.store.spectrum_length(self.campaign_id)
+        keep, skipped = [], []
+        for m in measurements:
+            if np.asarray(m.spectrum).size == self.spectrum_length:
+                keep.append(m)
+            else:
+                skipped.append([int(m.row), int(m.col)])
+        if skipped:
+            log.warning("campaign %s: skipped %d spectra whose length is not %s",
+                        self.campaign_id, len(skipped), self.spectrum_length)
             self.store.publish_event(self.campaign_id, "planner_error", {
-                "error": f"{len(skipped)} spectra do not have {expected} values; skipped",
-                "points": [list(map(int, pt)) for pt in skipped[:20]]})
+                "error": f"{len(skipped)} spectra do not have {self.spectrum_length} values; "
+                         "skipped", "points": skipped[:20]})
         return keep
 
     def apply_control(self, control: dict[str, Any]) -> None:

@@ -150,6 +150,16 @@ class StateStore:
             return None
         return read_array({b"axis": f[0], b"axis_dtype": f[1], b"axis_shape": f[2]}, "axis")
 
+    def spectrum_length(self, campaign_id: str) -> int | None:
+        """Values per spectrum in this campaign (every spectrum must have them to be scored
+        alongside the others): the spectral axis's length, else the first stored spectrum's;
+        None before either exists."""
+        axis = self.spectral_axis(campaign_id)
+        if axis is not None:
+            return int(axis.size)
+        first = self.read_measurements(campaign_id, count=1)
+        return int(first[0].spectrum.size) if first else None
+
     def set_status(self, campaign_id: str, status: str, **data: Any) -> None:
         with self.r.pipeline() as pipe:
             pipe.hset(self._ckey(campaign_id), mapping={"status": status, "updated": time.time()})
