@@ -1,4 +1,4 @@
-"""``autopilot edge``: run the agent, control a running one, export replay ground truth.
+"""``autopilot edge``: run the agent, control a running one, export replay data.
 
 ::
 
@@ -8,6 +8,7 @@
     autopilot edge ctl --spool ./spool pause|resume|stop|abort
     autopilot edge ctl --spool ./spool veto R C | veto-region R0 C0 R1 C1 | add-point R C
     autopilot edge export-truth replay:beps truth.npz
+    autopilot edge export-dataset NAME|all OUT_DIR [--data-dir DIR]   (replay files, .h5)
     autopilot edge drivers
     autopilot edge spool --spool ./spool                (what the spool holds)
 
@@ -28,7 +29,7 @@ from typing import Any
 from edge_agent.errors import ConfigError, EdgeAgentError
 
 log = logging.getLogger(__name__)
-SUBCOMMANDS = ("run", "ctl", "export-truth", "drivers", "spool")
+SUBCOMMANDS = ("run", "ctl", "export-truth", "export-dataset", "drivers", "spool")
 
 # (flag, config field, type, help)
 _RUN_FLAGS: list[tuple[str, str, type, str]] = [
@@ -79,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export-truth", help="write a replay instrument's ground truth")
     export.add_argument("spec", help="instrument spec, e.g. replay:beps")
     export.add_argument("out", type=Path, help="output .npz")
+    dump = sub.add_parser("export-dataset", help="write built-in datasets as replay files")
+    dump.add_argument("name", help="a built-in dataset (see replay:NAME) or 'all'")
+    dump.add_argument("out_dir", type=Path, help="folder for NAME.h5")
+    dump.add_argument("--data-dir", type=Path, help="where the source files are "
+                      "(default: the workspace's shared/data)")
     sub.add_parser("drivers", help="list instrument drivers")
     spool = sub.add_parser("spool", help="show what a spool folder holds")
     spool.add_argument("--spool", type=Path, required=True)
@@ -100,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             return _ctl(args)
         if args.command == "export-truth":
             return _export(args)
+        if args.command == "export-dataset":
+            return _export_dataset(args)
         if args.command == "spool":
             return _spool(args)
         return _drivers()
@@ -185,6 +193,44 @@ def _export(args: argparse.Namespace) -> int:
     print(f"wrote {path}: {grid[0]} x {grid[1]} spectra of {instrument.info.spectrum_length} "
           f"({instrument.info.attribution})")
     return 0
+
+
+def _export_dataset(args: argparse.Namespace) -> int:
+    """Exit 1 if the named dataset (or any, with ``all``) cannot be written; with ``all``, a
+    dataset whose source file or optional reader is missing is skipped, not a failure."""
+    from edge_agent.instruments.datasets import DATASETS, load_dataset
+    from edge_agent.instruments.replay_file import write_replay_h5
+
+    try:
+        import h5py  # noqa: F401  (fail before loading anything)
+    except ImportError as exc:
+        raise ConfigError("export-dataset needs h5py: pip install "
+                          "'microscope-autopilot[hdf5]'", field="name") from exc
+    every = args.name == "all"
+    if not every and args.name not in DATASETS:
+        raise ConfigError(f"unknown dataset {args.name!r}; known: "
+                          f"{', '.join(sorted(DATASETS))}, all", field="name")
+    code = 0
+    for name in sorted(DATASETS) if every else [args.name]:
+        try:
+            dataset = load_dataset(name, data_dir=args.data_dir)
+        except (FileNotFoundError, ImportError) as exc:
+            print(f"{'skipped' if every else 'cannot export'} {name}: "
+                  f"{'needs an optional package: ' if isinstance(exc, ImportError) else ''}"
+                  f"{exc}", file=sys.stderr)
+            if not every:
+                code = 1
+            continue
+        try:
+            path = write_replay_h5(dataset, args.out_dir / f"{name}.h5")
+        except ValueError as exc:
+            print(f"cannot export {name}: {exc}", file=sys.stderr)
+            code = 1
+            continue
+        rows, cols = dataset.grid_shape
+        print(f"wrote {path}: {rows} x {cols} spectra of {dataset.spectra.shape[2]} on a "
+              f"{' x '.join(map(str, dataset.image.shape))} image ({dataset.attribution})")
+    return code
 
 
 def _drivers() -> int:

@@ -5,7 +5,8 @@ at every point of a spectroscopy grid. Only numpy is needed at import time; ``h5
 ``rsciio`` (EELS) are imported inside the loaders that need them.
 
 Files live in ``data_dir`` (default: the workspace's ``shared/data``); see its README for
-provenance. All of them are MIT-licensed data from the pycroscopy project.
+provenance. The loaders here read MIT-licensed data from the pycroscopy project; the SEM-EDS
+and ``particles`` loaders live in :mod:`edge_agent.instruments.datasets_extra`.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class ReplayDataset:
         patch_scale: structural pixels per spectroscopy grid point along each axis.
         attribution: where the data come from and under which licence.
         image_name: what the structural image shows.
+        scalar: optional ``H_s x W_s`` float64 precomputed target (e.g. the exact ground truth
+            of a synthetic sample), so a benchmark need not derive one from the spectra.
     """
 
     name: str
@@ -64,6 +67,7 @@ class ReplayDataset:
     patch_scale: int
     attribution: str
     image_name: str = ""
+    scalar: npt.NDArray[np.float64] | None = None
 
     def __post_init__(self) -> None:
         h, w = self.image.shape[:2]
@@ -75,6 +79,10 @@ class ReplayDataset:
             )
         if self.axis.shape != (n,):
             raise ValueError(f"{self.name}: axis {self.axis.shape} does not match spectra {n}")
+        if self.scalar is not None and self.scalar.shape != (hs, ws):
+            raise ValueError(
+                f"{self.name}: scalar {self.scalar.shape} does not match spectra grid {(hs, ws)}"
+            )
 
     @property
     def grid_shape(self) -> tuple[int, int]:
@@ -263,3 +271,8 @@ def load_procedural(
 
     del data_dir  # generated, not read
     return procedural(size=size, seed=seed, kind=kind)
+
+
+# The rest of the registry (SEM-EDS, particles); imported last because it registers with
+# ``dataset`` above, so that every importer of this module sees every dataset.
+from edge_agent.instruments import datasets_extra as _extra  # noqa: E402, F401

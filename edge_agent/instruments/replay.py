@@ -4,10 +4,10 @@ The structural scan comes first; a spectrum is revealed only at a requested poin
 dwell time (configurable: about 0.5 s is realistic for BEPS, 0 in tests), with optional
 Gaussian noise. Points outside the field of view are refused with :class:`OutOfBoundsError`.
 
-Targets: a registered dataset name (``beps``, ``eels``, ``sts``, ``procedural``; see
-:mod:`edge_agent.instruments.datasets`), or a file: an ``.npz`` written by
+Targets: a registered dataset name (``beps``, ``eels``, ``sts``, ``sem_eds``, ``particles``...;
+see :mod:`edge_agent.instruments.datasets`), or a file: an ``.npz`` written by
 :func:`export_truth` (keys ``image``, ``spectra``, ``axis``), ``BEPS_PTO_50x50.h5`` anywhere,
-or an ``.h5`` holding datasets ``image``, ``spectra`` and ``axis`` (h5py needed).
+or a replay file ``.h5``/``.hdf5`` (:mod:`edge_agent.instruments.replay_file`; h5py needed).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from edge_agent.errors import AcquisitionStopped, InstrumentError
 from edge_agent.instruments.base import InstrumentInfo
 from edge_agent.instruments.datasets import DATASETS, ReplayDataset, load_dataset
 from edge_agent.instruments.registry import driver
+from edge_agent.instruments.replay_file import read_replay_h5
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +113,13 @@ class ReplayMicroscope:
 
 
 def export_truth(dataset: ReplayDataset, path: str | Path) -> Path:
-    """Save ``dataset`` as an ``.npz``: ``image``, ``spectra`` (rows x cols x n), ``axis`` and
-    metadata (``name``, ``axis_name``, ``axis_units``, ``signal_units``, ``patch_scale``,
-    ``attribution``). The replay driver reads the file back (``replay:PATH.npz``)."""
+    """Save ``dataset`` as an ``.npz``: ``image``, ``spectra`` (rows x cols x n), ``axis``,
+    ``scalar`` if the dataset has one, and metadata (``name``, ``axis_name``, ``axis_units``,
+    ``signal_units``, ``patch_scale``, ``attribution``). The replay driver reads the file back
+    (``replay:PATH.npz``)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
+    extra: dict[str, Any] = {} if dataset.scalar is None else {"scalar": dataset.scalar}
     with out.open("wb") as fh:
         np.savez_compressed(
             fh, image=dataset.image, spectra=dataset.spectra, axis=dataset.axis,
@@ -124,6 +127,7 @@ def export_truth(dataset: ReplayDataset, path: str | Path) -> Path:
             axis_units=np.str_(dataset.axis_units), signal_units=np.str_(dataset.signal_units),
             patch_scale=np.int64(dataset.patch_scale), attribution=np.str_(dataset.attribution),
             image_name=np.str_(dataset.image_name),
+            **extra,
         )
     return out
 
@@ -139,6 +143,7 @@ def _from_arrays(name: str, arrays: Any) -> ReplayDataset:
         axis_units=text("axis_units"), signal_units=text("signal_units"),
         patch_scale=int(arrays["patch_scale"][()]) if "patch_scale" in arrays else 1,
         attribution=text("attribution", name), image_name=text("image_name"),
+        scalar=np.asarray(arrays["scalar"], dtype=np.float64) if "scalar" in arrays else None,
     )
 
 
@@ -153,12 +158,10 @@ def load_file(path: Path) -> ReplayDataset:
         if path.name == "BEPS_PTO_50x50.h5":
             return load_dataset("beps", data_dir=path.parent)
         try:
-            import h5py
+            return read_replay_h5(path)
         except ImportError as exc:
             raise InstrumentError("replaying HDF5 needs h5py: pip install "
                                   "'microscope-autopilot[hdf5]'") from exc
-        with h5py.File(path, "r") as f:
-            return _from_arrays(path.stem, {k: f[k][()] for k in f})
     raise InstrumentError(f"cannot replay {path}: expected .npz or .h5", path=str(path))
 
 
@@ -175,7 +178,7 @@ def load_target(target: str, data_dir: str | None = None) -> ReplayDataset:
     return load_file(Path(target))
 
 
-@driver("replay", help="replay a recorded dataset: replay:beps|eels|sts|PATH.npz|PATH.h5")
+@driver("replay", help="replay a recorded dataset: replay:NAME|PATH.npz|PATH.h5")
 def make_replay(target: str, dwell_s: float | None = None, noise: float = 0.0, seed: int = 0,
                 dose_per_point: float | None = None, data_dir: str | None = None,
                 dwell: float | None = None) -> ReplayMicroscope:
