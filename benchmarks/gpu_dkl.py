@@ -27,8 +27,9 @@ import torch
 
 from benchmarks.machine import print_table, write_result
 from edge_agent.instruments.procedural import procedural
+from planner_cluster.campaign import AcquisitionPolicy
 from planner_cluster.candidates import make_candidates
-from planner_cluster.learner import AcquisitionPolicy, ActiveLearner
+from planner_cluster.learner import ActiveLearner
 from planner_cluster.models import DKLConfig
 from planner_cluster.scalarizers import scalarize
 

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from .campaign import CampaignSettings
 from .cli import run_app
 from .config import ConfigError, load_config
 
@@ -39,7 +40,8 @@ def _log_to(path: Path, level: str) -> logging.Handler:
 def demo(
     dataset: Annotated[str, typer.Option(help="beps | eels | sts | sim (procedural)")] = "beps",
     steps: Annotated[int, typer.Option(min=1, help="measurements (the point budget)")] = 40,
-    batch: Annotated[int, typer.Option(min=1, help="plan batch size q")] = 4,
+    batch: Annotated[int, typer.Option(
+        min=1, help="measurements per model update")] = CampaignSettings().batch,
     acquisition: Annotated[str, typer.Option(help="ei | ucb | pi | max_variance | thompson")]
     = "ei",
     scalarizer: Annotated[str | None, typer.Option(help="default: the data set's")] = None,

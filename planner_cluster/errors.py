@@ -76,3 +76,7 @@ class AcquisitionError(PlannerError, ValueError):
         self.acquisition = acquisition
         self.reason = reason
         super().__init__(f"acquisition {acquisition!r}: {reason}")
+
+
+class CampaignConfigError(ConfigError):
+    """A campaign setting is unknown or invalid (refused before anything is planned)."""

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from planner_cluster.acquisition import select_batch
+from planner_cluster.acquisition import evaluate, select_batch
 from planner_cluster.acquisition.functions import get_acquisition
+from planner_cluster.campaign import AcquisitionPolicy
 from planner_cluster.candidates import CandidateSet
 from planner_cluster.errors import CandidateError
 from planner_cluster.models import DKLConfig, DKLEnsemble, DKLModel, FitReport
@@ -32,28 +33,6 @@ logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-
-
-@dataclass(frozen=True)
-class AcquisitionPolicy:
-    """How to rank: the acquisition, its parameters and the batch rules.
-
-    Attributes:
-        name: registered acquisition (``ei``, ``ucb``, ``pi``, ``max_variance``, ``thompson``).
-        maximize: whether larger scalars are better.
-        params: acquisition parameters (``beta`` for UCB, ``xi`` for EI/PI).
-        diversity: ``believer`` (exact GP kriging believer) or ``penalize`` (local
-            penalisation on the grid) for batches of more than one point.
-        travel_weight: travel penalty per field-of-view diagonal (0: none).
-        seed: seeds stochastic acquisitions.
-    """
-
-    name: str = "ei"
-    maximize: bool = True
-    params: Mapping[str, Any] = field(default_factory=dict)
-    diversity: str = "believer"
-    travel_weight: float = 0.0
-    seed: int = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,6 +46,7 @@ class Plan:
         model_version: the model version the plan comes from.
         mean: ``N`` posterior mean at every candidate.
         variance: ``N`` posterior variance at every candidate.
+        values: ``N`` acquisition value at every candidate (before batch selection).
         acquisition: the acquisition's name.
         seconds: time spent ranking (prediction + selection).
     """
@@ -77,6 +57,7 @@ class Plan:
     model_version: int
     mean: FloatArray
     variance: FloatArray
+    values: FloatArray
     acquisition: str
     seconds: float = 0.0
 
@@ -144,14 +125,11 @@ class ActiveLearner:
         self._indices.extend(int(i) for i in idx)
         self._values.extend(float(v) for v in val)
 
-    def rescore(self, values: Iterable[float]) -> None:
-        """Replace every recorded value (same order), e.g. after the scalarizer changed."""
-        val = np.fromiter((float(v) for v in values), dtype=np.float64)
-        if val.size != len(self._indices) or not np.all(np.isfinite(val)):
-            raise CandidateError(
-                f"rescore needs {len(self._indices)} finite values, got {val.size}"
-            )
-        self._values = [float(v) for v in val]
+    def reset_observations(self, indices: Iterable[int], values: Iterable[float]) -> None:
+        """Replace every observation, e.g. after the scalarizer changed (the model is kept;
+        the next :meth:`update` fits it to the new values)."""
+        self._indices, self._values = [], []
+        self.observe(indices, values)
 
     def seed_points(self, k: int, rng: np.random.Generator | None = None) -> IntArray:
         """``k`` space-filling candidates in feature space (k-means++ style D^2 sampling).
@@ -214,15 +192,21 @@ class ActiveLearner:
         return float(vals.max() if self.policy.maximize else vals.min())
 
     def rank(
-        self, q: int = 1, pending: Iterable[int] = (), position: npt.ArrayLike | None = None
+        self, q: int = 1, pending: Iterable[int] = (), position: npt.ArrayLike | None = None,
+        rng: np.random.Generator | None = None,
     ) -> Plan:
-        """Rank the candidates and return the best ``q`` (never measured or ``pending`` ones)."""
+        """Rank the candidates and return the best ``q`` (never measured or ``pending`` ones).
+
+        ``rng`` (default: the learner's own) drives stochastic acquisitions and tie-breaks;
+        the planning core passes one derived from the decision, so replays reproduce."""
         started = time.perf_counter()
         latent = self._embedding()
         model = self.model
         mean, variance = self._predict_embedded(latent)
         exclude = np.union1d(self.measured, np.fromiter((int(i) for i in pending), dtype=np.int64))
         pol = self.policy
+        generator = rng if rng is not None else self._rng
+        best_f = self.best_value() if self._values else None
         believer = pol.diversity == "believer" and q > 1
         selection = select_batch(
             mean,
@@ -230,16 +214,18 @@ class ActiveLearner:
             q=q,
             acquisition=pol.name,
             maximize=pol.maximize,
-            best_f=self.best_value() if self._values else None,
+            best_f=best_f,
             exclude=exclude,
             coords=self.candidates.coords,
             position=position,
             travel_weight=pol.travel_weight,
             covariance=(lambda j: model.covariance_embedded(latent, j)) if believer else None,
             noise=model.noise_variance,
-            rng=self._rng,
+            rng=generator,
             **dict(pol.params),
         )
+        values = evaluate(pol.name, mean, variance, maximize=pol.maximize,
+                          best_f=best_f, rng=np.random.default_rng(0), **dict(pol.params))
         return Plan(
             indices=selection.indices,
             coords=self.candidates.coords[selection.indices],
@@ -247,6 +233,7 @@ class ActiveLearner:
             model_version=self.model.version,
             mean=mean,
             variance=variance,
+            values=values,
             acquisition=pol.name,
             seconds=time.perf_counter() - started,
         )

@@ -13,20 +13,16 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import redis
-from numpy.typing import NDArray
 
-from ..acquisition.functions import get_acquisition
-from ..campaign_config import CampaignConfigError, CampaignSettings
-from ..candidates import make_candidates
-from ..errors import PlannerError, ScalarizerError
-from ..learner import ActiveLearner
-from ..scalarizers import scalarize
+from ..campaign import CampaignSettings
+from ..campaign.settings import ACQUISITION_PARAMS
+from ..errors import CampaignConfigError, PlannerError
+from ..planning import PlanningCore
 from ..state import FINAL_STATUSES, PlanRecord, StateStore, StoredMeasurement
 
 log = logging.getLogger(__name__)
@@ -121,14 +117,11 @@ class CampaignWorker:
                     return
         record = self.store.require_campaign(self.campaign_id)
         settings = CampaignSettings.from_config(record.config)
-        settings = replace(settings, model=replace(settings.model, device=self.device))
         image, _channels = scan
         self._state["phase"] = "building candidates"
-        candidates = make_candidates(image, patch=settings.patch, stride=settings.stride,
-                                     scale=settings.patch_scale)
-        axis = self.store.spectral_axis(self.campaign_id)
-        planner = _CampaignPlanner(self.store, self.campaign_id, settings, candidates, axis,
-                                   version_base=record.model_version)
+        core = PlanningCore(settings, image, self.store.spectral_axis(self.campaign_id),
+                            device=self.device, version_base=record.model_version)
+        planner = _CampaignPlanner(self.store, self.campaign_id, core)
         control_cursor = str(record.stats.get("control_cursor", "0-0"))
         last_id = "0-0"
         self._state["phase"] = "running"
@@ -177,117 +170,54 @@ class CampaignWorker:
 
 
 class _CampaignPlanner:
-    """The science state of one campaign: raw spectra, the learner, the current policy."""
+    """The adapter between Redis and the campaign's :class:`PlanningCore`: measurements and
+    controls in, plans, predictions and events out. No decision is made here."""
 
-    def __init__(self, store: StateStore, campaign_id: str, settings: CampaignSettings,
-                 candidates: Any, axis: NDArray[Any] | None, version_base: int = 0) -> None:
+    def __init__(self, store: StateStore, campaign_id: str, core: PlanningCore) -> None:
         self.store = store
         self.campaign_id = campaign_id
-        self.settings = settings
-        self.candidates = candidates
-        self.axis = axis
-        self.learner = ActiveLearner(candidates, model_config=settings.model,
-                                     policy=settings.acquisition)
-        self.indices: list[int] = []
-        self.spectra: list[NDArray[Any]] = []
-        self.spectrum_length: int | None = None  # values per spectrum, once known
-        self.dirty = True
-        # model versions keep rising across worker restarts: continue from Redis's
-        self.version_base = version_base
-        self.version = version_base
-        self.timings: dict[str, float] = {}
+        self.core = core
+        self.dirty = True  # something changed since the last plan
+
+    @property
+    def version(self) -> int:
+        return self.core.version
 
     @property
     def n_observed(self) -> int:
-        return len(self.indices)
-
-    def _axis_for(self, spectrum: NDArray[Any]) -> NDArray[Any]:
-        n = spectrum.reshape(-1).shape[0]
-        if self.axis is not None and self.axis.shape[0] == n:
-            return self.axis
-        return np.arange(n, dtype=np.float64)
-
-    def _score(self, spectra: list[NDArray[Any]]) -> NDArray[np.float64]:
-        """Scalars for ``spectra``. A spectrum the scalarizer cannot score (no coercive
-        crossing, say) gets the median of the others, and an event says so: one odd loop
-        must not stop a campaign."""
-        s = self.settings
-        params = dict(s.scalarizer_params or {})
-        batch = np.stack([np.asarray(x, dtype=np.float64).reshape(-1) for x in spectra])
-        axis = self._axis_for(batch[0])
-        try:
-            return scalarize(s.scalarizer, batch, axis, **params)
-        except ScalarizerError as exc:
-            first_error = str(exc)
-        values = np.full(len(batch), np.nan)
-        for i, row in enumerate(batch):
-            try:
-                values[i] = scalarize(s.scalarizer, row[None, :], axis, **params)[0]
-            except ScalarizerError:
-                continue
-        bad = int(np.isnan(values).sum())
-        finite = values[~np.isnan(values)]
-        values[np.isnan(values)] = float(np.median(finite)) if finite.size else 0.0
-        log.warning("campaign %s: %d spectra not scored by %s (%s); imputed the median",
-                    self.campaign_id, bad, s.scalarizer, first_error)
-        self.store.publish_event(self.campaign_id, "scalarizer_error", {
-            "scalarizer": s.scalarizer, "unscored": bad, "error": first_error})
-        return values
+        return self.core.n_observed
 
     def add(self, measurements: list[StoredMeasurement]) -> None:
-        measurements = self._comparable(measurements)
         if not measurements:
             return
-        coords = np.array([[m.row, m.col] for m in measurements], dtype=np.int64)
-        try:
-            idx = self.candidates.index_of(coords)
-        except PlannerError as exc:
-            log.warning("campaign %s: %s", self.campaign_id, exc)
-            return
-        values = self._score([m.spectrum for m in measurements])
-        self.learner.observe(idx.tolist(), values.tolist())
-        self.indices.extend(int(i) for i in idx)
-        self.spectra.extend(m.spectrum for m in measurements)
-        self.dirty = True
-
-    def _comparable(self, measurements: list[StoredMeasurement]) -> list[StoredMeasurement]:
-        """The measurements whose spectra have the campaign's length; others cannot be scored
-        alongside and are skipped, with an event (the gateway refuses them; this guards data
-        stored before it did)."""
-        if self.spectrum_length is None:
-            self.spectrum_length = self.store.spectrum_length(self.campaign_id)
-        keep, skipped = [], []
-        for m in measurements:
-            if np.asarray(m.spectrum).size == self.spectrum_length:
-                keep.append(m)
-            else:
-                skipped.append([int(m.row), int(m.col)])
-        if skipped:
-            log.warning("campaign %s: skipped %d spectra whose length is not %s",
-                        self.campaign_id, len(skipped), self.spectrum_length)
-            self.store.publish_event(self.campaign_id, "planner_error", {
-                "error": f"{len(skipped)} spectra do not have {self.spectrum_length} values; "
-                         "skipped", "points": skipped[:20]})
-        return keep
+        seen = self.core.n_observed
+        result = self.core.observe([[m.row, m.col] for m in measurements],
+                                   [m.spectrum for m in measurements])
+        if result.reasons:
+            log.warning("campaign %s: %s", self.campaign_id, "; ".join(result.reasons))
+            self.store.publish_event(self.campaign_id, "scalarizer_error", {
+                "scalarizer": self.core.settings.scalarizer, "reasons": result.reasons,
+                "unscored": result.unscored[:20].tolist(),
+                "skipped": result.skipped[:20].tolist()})
+        self.dirty = self.dirty or self.core.n_observed > seen
 
     def apply_control(self, control: dict[str, Any]) -> None:
         action, args = control.get("action"), control.get("args", {}) or {}
         changes: dict[str, Any] = {}
+        policy = self.core.settings.acquisition
         if action == "set_scalarizer":
             changes["scalarizer"] = {"name": args["name"], "params": args.get("params", {})}
         elif action == "set_acquisition":
             changes["acquisition"] = {"name": args["name"],
-                                      "maximize": args.get("maximize",
-                                                           self.settings.acquisition.maximize),
+                                      "maximize": args.get("maximize", policy.maximize),
                                       "params": args.get("params", {})}
         elif action == "set_exploration":
-            pol = self.settings.acquisition
-            allowed = get_acquisition(pol.name).params  # ucb: beta; ei/pi: xi; others: none
+            allowed = ACQUISITION_PARAMS[policy.name]  # ucb: beta; ei/pi: xi; others: none
             if not allowed:
-                raise CampaignConfigError(f"{pol.name} has no exploration weight")
-            params = {**pol.params, **{name: float(args["weight"]) for name in allowed}}
-            changes["acquisition"] = {"name": pol.name, "maximize": pol.maximize,
-                                      "params": params}
+                raise CampaignConfigError(f"{policy.name} has no exploration weight")
+            changes["acquisition"] = {"name": policy.name, "maximize": policy.maximize,
+                                      "params": {**policy.params, **{
+                                          name: float(args["weight"]) for name in allowed}}}
         elif action == "veto":
             self.dirty = True  # the gateway stored the vetoes; re-rank around them
             return
@@ -295,11 +225,11 @@ class _CampaignPlanner:
             return
         record = self.store.require_campaign(self.campaign_id)
         new = CampaignSettings.from_config({**record.config, **changes})  # refuse before saving
+        if action == "set_scalarizer":
+            self.core.set_objective(new.scalarizer, new.scalarizer_params)
+        else:
+            self.core.set_policy(new.acquisition)
         self.store.update_config(self.campaign_id, changes)
-        self.settings = replace(new, model=self.settings.model)
-        self.learner.policy = self.settings.acquisition
-        if action == "set_scalarizer" and self.spectra:
-            self.learner.rescore(self._score(self.spectra).tolist())
         self.dirty = True
         self.store.publish_event(self.campaign_id, "replanned", {
             "reason": action, "control_id": control.get("control_id", "")})
@@ -307,43 +237,16 @@ class _CampaignPlanner:
             "control_id": control.get("control_id", ""), "status": "accepted",
             "detail": "applied by the planner", "by": "planner"})
 
-    def _vetoed_candidates(self) -> list[int]:
-        """Candidate indices of vetoed points (vetoed grid points between candidates, with a
-        stride > 1, have nothing to exclude)."""
-        vetoed = self.store.vetoed_points(self.campaign_id)
-        if not vetoed:
-            return []
-        grid = self.candidates.grid_shape
-        lookup = dict(zip(map(tuple, self.candidates.coords.tolist()),
-                          range(len(self.candidates)), strict=True))
-        return [lookup[pt] for pt in vetoed
-                if pt in lookup and 0 <= pt[0] < grid[0] and 0 <= pt[1] < grid[1]]
-
     def replan(self) -> None:
-        s = self.settings
-        pending = self._vetoed_candidates()
-        t0 = time.perf_counter()
-        if self.n_observed == 0:
-            # Space-filling points, as many as a full plan: the microscope keeps measuring
-            # them while the first model trains.
-            seeds = self.learner.seed_points(max(s.seeds, s.plan_size, 1))
-            points = self.candidates.coords[seeds]
-            plan = PlanRecord(0, points.astype(np.int32),
-                              np.zeros(len(points), np.float32), "seed", time.time(),
-                              {"rank_s": time.perf_counter() - t0})
-            self.store.put_plan(self.campaign_id, plan)
-            self.dirty = False
-            return
-        report = self.learner.update()
-        fit_s = time.perf_counter() - t0
-        ranked = self.learner.rank(q=s.plan_size, pending=pending)
-        self.version = self.version_base + ranked.model_version
-        stats = {"fit_s": round(fit_s, 4), "rank_s": round(ranked.seconds, 4),
-                 "n_train": report.n_train, "loss": float(report.loss),
-                 "best": self.learner.best_value()}
-        self.store.put_predictions(self.campaign_id, self.version, ranked.mean,
-                                   ranked.variance)
+        vetoed = sorted(self.store.vetoed_points(self.campaign_id))
+        decision = self.core.plan(exclude=vetoed or None)
+        stats: dict[str, Any] = {**decision.stats(), "n_observed": decision.n_observed}
+        if decision.kind == "model":
+            assert decision.mean is not None and decision.variance is not None
+            stats["best"] = self.core.best_value()
+            self.store.put_predictions(self.campaign_id, decision.version, decision.mean,
+                                       decision.variance)
         self.store.put_plan(self.campaign_id, PlanRecord(
-            self.version, ranked.coords.astype(np.int32),
-            ranked.scores.astype(np.float32), ranked.acquisition, time.time(), stats))
+            decision.version, decision.points.astype(np.int32),
+            decision.scores.astype(np.float32), decision.acquisition, time.time(), stats))
         self.dirty = False

@@ -1,11 +1,11 @@
-"""Configuration and fit reports of the DKL model."""
+"""The DKL model's settings: part of a campaign's settings, so torch-free."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
-__all__ = ["DKLConfig", "FitReport"]
+__all__ = ["DKLConfig"]
 
 
 @dataclass(frozen=True)
@@ -53,28 +53,3 @@ class DKLConfig:
     device: str = "cpu"
     dtype: Literal["float32", "float64"] = "float64"
     predict_batch: int = 1024
-
-
-@dataclass(frozen=True)
-class FitReport:
-    """What one fit did.
-
-    Attributes:
-        version: model version after this fit (1 for the first).
-        n_train: training points.
-        iterations: Adam steps actually run (last attempt).
-        warm: whether the last attempt started from the previous weights.
-        attempts: attempts used (1 unless a fit failed).
-        loss: final training loss (negative log marginal likelihood per point + priors / n).
-        seconds: wall time of the fit.
-        hyperparameters: lengthscale(s), outputscale, noise (standardised units).
-    """
-
-    version: int
-    n_train: int
-    iterations: int
-    warm: bool
-    attempts: int
-    loss: float
-    seconds: float
-    hyperparameters: dict[str, Any] = field(default_factory=dict)

@@ -15,7 +15,7 @@ Layout (``N`` candidates, ``n`` measurements, ``V`` model versions, ``q`` plan s
     /measurements/scalars       n   scalarizer values
     /measurements/source, plan_version, received, dwell_s   n each
     /measurements/vetoed        k x 2
-    /schedule/version, n_train, time, loss, best, fit_s, rank_s
+    /schedule/version, n_train, n_observed, time, loss, best, fit_s, rank_s
                                 every plan the live actor wrote, in order (from its events)
     /recorded/plans/v<k>/points, scores     plans captured live, by model version
     /recorded/predictions/v<k>/mean, variance   predictions captured live

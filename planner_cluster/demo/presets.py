@@ -52,15 +52,19 @@ PRESETS: dict[str, DatasetPreset] = {p.name: p for p in (
 
 
 def campaign_config(preset: DatasetPreset, *, scalarizer: str | None, acquisition: str,
-                    batch: int, seed: int, seeds: int = 5) -> dict[str, Any]:
-    """The ``[campaign]`` table the edge passes verbatim in ``campaign_start``."""
+                    batch: int, seed: int, seeds: int | None = None) -> dict[str, Any]:
+    """The ``[campaign]`` table the edge passes verbatim in ``campaign_start`` (``seeds``:
+    the campaign default unless given)."""
     if scalarizer and scalarizer != preset.scalarizer:
         scal: dict[str, Any] = {"name": scalarizer, "params": {}}
     else:
         scal = {"name": preset.scalarizer, "params": dict(preset.scalarizer_params)}
-    return {"scalarizer": scal, "acquisition": {"name": acquisition, "maximize": True},
-            "patch": preset.patch, "seeds": seeds, "seed": seed, "batch": batch,
-            "model": {"seed": seed}, "owner": "demo"}
+    config = {"scalarizer": scal, "acquisition": {"name": acquisition, "maximize": True},
+              "patch": preset.patch, "seed": seed, "batch": batch,
+              "model": {"seed": seed}, "owner": "demo"}
+    if seeds is not None:
+        config["seeds"] = seeds
+    return config
 
 
 def _toml_value(value: Any) -> str:

@@ -52,7 +52,8 @@ def recompute_archive(a: ArchiveData,
                       ) -> Recomputation:
     """Run :func:`~planner_cluster.demo.recompute.recompute` on an archive's inputs."""
     s = a.schedule
-    schedule = [(int(v), int(n)) for v, n in zip(s["version"], s["n_train"], strict=True)]
+    observed = s.get("n_observed", s["n_train"])  # archives before n_observed: n_train
+    schedule = [(int(v), int(n)) for v, n in zip(s["version"], observed, strict=True)]
     settings = settings_from_record(a.settings) if a.settings else None
     return recompute(a.config, a.image, a.axis, a.coords, a.spectra, schedule,
                      vetoed=a.vetoed, on_version=on_version, settings=settings)

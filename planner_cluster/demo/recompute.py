@@ -2,10 +2,9 @@
 
 The actor (:mod:`planner_cluster.actors.campaign`) is deterministic given what it saw: the
 campaign config, the structural scan, the spectral axis, the measurements in stream order and
-*when* each model version was trained (``n_train``, from the ``plan`` events). This module
-drives an :class:`~planner_cluster.learner.ActiveLearner` through the same sequence (seed
-plan, then for each version: observe the new measurements, warm-started fit, rank) on the
-CPU with one torch thread, as the actor does, and returns every version's predictions,
+*when* each plan was made (``n_observed``, from the ``plan`` events). This module drives the
+same :class:`~planner_cluster.planning.PlanningCore` through the same sequence on the CPU
+with one torch thread, as the actor does, and returns every version's predictions,
 uncertainty, acquisition values and plan. The demo archives them; ``autopilot replay`` runs it
 again and compares.
 """
@@ -13,23 +12,20 @@ again and compares.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ..acquisition import evaluate, get_acquisition
-from ..campaign_config import CampaignSettings
-from ..candidates import CandidateSet, make_candidates
-from ..learner import AcquisitionPolicy, ActiveLearner
-from ..models import DKLConfig
-from ..scalarizers import scalarize
+from ..campaign import AcquisitionPolicy, CampaignSettings, DKLConfig
+from ..candidates import CandidateSet
+from ..planning import Decision, PlanningCore
+from ..planning.scoring import score_spectra
 
-__all__ = ["Recomputation", "VersionResult", "recompute", "settings_from_record",
+__all__ = ["Recomputation", "VersionResult", "recompute", "score", "settings_from_record",
            "settings_record", "single_torch_thread", "software_versions"]
 
 log = logging.getLogger(__name__)
@@ -137,18 +133,17 @@ def software_versions() -> dict[str, str]:
             "torch": str(torch.__version__), "gpytorch": str(gpytorch.__version__)}
 
 
-def _axis_for(axis: FloatArray | None, length: int) -> FloatArray:
-    if axis is not None and axis.shape[0] == length:
-        return axis
-    return np.arange(length, dtype=np.float64)
-
-
 def score(settings: CampaignSettings, spectra: npt.NDArray[Any],
           axis: FloatArray | None) -> FloatArray:
-    """The campaign scalarizer over ``m x n`` spectra (as the actor applies it)."""
-    batch = np.asarray(spectra, dtype=np.float64).reshape(len(spectra), -1)
-    return scalarize(settings.scalarizer, batch, _axis_for(axis, batch.shape[1]),
-                     **dict(settings.scalarizer_params or {}))
+    """The campaign scalarizer over ``m x n`` spectra, as the planning core applies it."""
+    return score_spectra(settings.scalarizer, settings.scalarizer_params, spectra, axis)
+
+
+def _result(d: Decision, best: float) -> VersionResult:
+    assert d.mean is not None and d.variance is not None and d.values is not None
+    return VersionResult(d.version, d.n_train, d.points.astype(np.int64),
+                         d.scores.astype(np.float64), d.mean, d.variance, d.values, d.loss,
+                         best, d.fit_s, d.rank_s)
 
 
 def recompute(config: Mapping[str, Any], image: npt.NDArray[Any], axis: FloatArray | None,
@@ -156,67 +151,44 @@ def recompute(config: Mapping[str, Any], image: npt.NDArray[Any], axis: FloatArr
               schedule: Sequence[tuple[int, int]], *, vetoed: npt.NDArray[Any] | None = None,
               on_version: Callable[[VersionResult], None] | None = None,
               settings: CampaignSettings | None = None) -> Recomputation:
-    """Replay the actor's decisions.
+    """Replay the actor's decisions through the same :class:`PlanningCore`.
 
     Args:
         config: the campaign config as the planner stored it.
         image: the structural scan (``H x W`` or ``H x W x C``).
         axis: the spectral axis (``n``) or None.
         coords: ``m x 2`` measured grid points in stream order; ``spectra``: ``m x n``.
-        schedule: ``(model_version, n_train)`` of every plan the actor wrote, in order
-            (version 0, ``n_train`` 0: a seed plan).
-        vetoed: ``k x 2`` vetoed points (treated as pending for every version).
-        on_version: called after each recomputed version (progress).
+        schedule: ``(model_version, n_observed)`` of every plan the actor wrote, in order:
+            the core had observed the first ``n_observed`` measurements when it planned.
+        vetoed: ``k x 2`` vetoed points (excluded from every plan).
+        on_version: called after each recomputed model version (progress).
         settings: the resolved settings (from an archive); default: resolved from ``config``
             with the current code's defaults.
     """
     if settings is None:
         settings = CampaignSettings.from_config(config)
-    settings = replace(settings, model=replace(settings.model, device="cpu"))
-    candidates = make_candidates(image, patch=settings.patch, stride=settings.stride,
-                                 scale=settings.patch_scale)
-    pending = (candidates.index_of(np.asarray(vetoed)).tolist()
-               if vetoed is not None and len(vetoed) else [])
-    learner = ActiveLearner(candidates, model_config=settings.model,
-                            policy=settings.acquisition)
-    index = candidates.index_of(coords) if len(coords) else np.zeros(0, np.int64)
-    scalars: list[float] = []
+    core = PlanningCore(settings, image, axis, device="cpu")
+    exclude = None if vetoed is None or not len(vetoed) else np.asarray(vetoed)
     seeds = np.zeros((0, 2), np.int64)
-    versions: list[VersionResult] = []
+    versions: dict[int, VersionResult] = {}
     observed = 0
-    spec = get_acquisition(settings.acquisition.name)
     with single_torch_thread():
-        for version, n_train in schedule:
-            if version == 0:
-                # as the actor: a space-filling seed plan as long as a full plan
-                seeds = candidates.coords[learner.seed_points(
-                    max(settings.seeds, settings.plan_size, 1))]
+        for version, n_observed in schedule:
+            if n_observed > observed:
+                core.observe(coords[observed:n_observed], spectra[observed:n_observed])
+                observed = n_observed
+            decision = core.plan(exclude=exclude)
+            if decision.kind == "seed":
+                seeds = decision.points.astype(np.int64)
                 continue
-            if n_train > observed:
-                group = score(settings, spectra[observed:n_train], axis)
-                learner.observe(index[observed:n_train].tolist(), group.tolist())
-                scalars.extend(group.tolist())
-                observed = n_train
-            t0 = time.perf_counter()
-            report = learner.update()
-            fit_s = time.perf_counter() - t0
-            ranked = learner.rank(q=settings.plan_size, pending=pending)
-            pol = settings.acquisition
-            rng = np.random.default_rng(pol.seed + ranked.model_version) if spec.stochastic \
-                else None
-            values = evaluate(pol.name, ranked.mean, ranked.variance, maximize=pol.maximize,
-                              best_f=learner.best_value(), rng=rng, **dict(pol.params))
-            result = VersionResult(
-                ranked.model_version, n_train, ranked.coords.astype(np.int64),
-                ranked.scores.astype(np.float64), ranked.mean, ranked.variance,
-                np.asarray(values, np.float64), float(report.loss), learner.best_value(),
-                fit_s, ranked.seconds)
-            if result.version != version:
+            if decision.version != version:
                 log.warning("schedule says version %d, recomputation reached %d",
-                            version, result.version)
-            versions.append(result)
-            if on_version is not None:
-                on_version(result)
+                            version, decision.version)
+            refitted = decision.version not in versions
+            versions[decision.version] = _result(decision, core.best_value() or float("nan"))
+            if on_version is not None and refitted:
+                on_version(versions[decision.version])
     if observed < len(coords):
-        scalars.extend(score(settings, spectra[observed:], axis).tolist())
-    return Recomputation(settings, candidates, np.asarray(scalars, np.float64), seeds, versions)
+        core.observe(coords[observed:], spectra[observed:])
+    return Recomputation(core.settings, core.candidates, core.scalars, seeds,
+                         [versions[v] for v in sorted(versions)])

@@ -70,6 +70,8 @@ def _schedule(c: Collected) -> dict[str, npt.NDArray[Any]]:
 
     return {"version": np.array([int(e.data.get("model_version", 0)) for e in plans], np.int64),
             "n_train": np.array([int(e.data.get("n_train", 0)) for e in plans], np.int64),
+            "n_observed": np.array([int(e.data.get("n_observed", e.data.get("n_train", 0)))
+                                    for e in plans], np.int64),
             "time": np.array([e.time for e in plans], np.float64), "loss": get("loss"),
             "best": get("best"), "fit_s": get("fit_s"), "rank_s": get("rank_s")}
 
@@ -103,7 +105,7 @@ def build_results(c: Collected, options: DemoOptions, planner: dict[str, Any], r
     schedule = _schedule(c)
     started = time.monotonic()
     r = recompute(c.config, c.image, c.axis, arrays["coords"], arrays["spectra"],
-                  list(zip(schedule["version"].tolist(), schedule["n_train"].tolist(),
+                  list(zip(schedule["version"].tolist(), schedule["n_observed"].tolist(),
                            strict=True)),
                   vetoed=np.array(c.vetoed, np.int64).reshape(-1, 2), on_version=on_version)
     recompute_s = time.monotonic() - started

@@ -48,7 +48,7 @@ class DemoOptions:
     out: Path
     dataset: str = "beps"
     steps: int = 40
-    batch: int = 4
+    batch: int = 1
     acquisition: str = "ei"
     scalarizer: str | None = None
     dwell_s: float = 0.1

@@ -113,11 +113,14 @@ class DKLModel:
     ) -> FitReport:
         """Fit to ``x`` (``n x d``) and ``y`` (``n``), warm-starting from the previous weights.
 
-        A fit is cold (fresh weights, ``config.iterations`` steps) the first time, when ``cold``
-        is set, and every ``config.cold_restart_every``-th fit; otherwise warm
-        (``config.warm_iterations``). ``iterations`` overrides either budget. A failed attempt
-        is retried cold with a new seed and more jitter, up to ``config.max_attempts``; then
-        the previous state is kept and :class:`ModelFittingError` is raised.
+        A fit is cold (fresh weights, ``config.iterations`` steps) the first time and when
+        ``cold`` is set; otherwise warm (``config.warm_iterations``). Every
+        ``config.cold_restart_every``-th fit trains both a warm continuation and a cold
+        restart and keeps the one with the better training objective (negative log marginal
+        likelihood + weight prior), so a restart never makes the model worse. ``iterations``
+        overrides either budget. A failed attempt is retried cold with a new seed and more
+        jitter, up to ``config.max_attempts``; then the previous state is kept and
+        :class:`ModelFittingError` is raised.
         """
         started = time.perf_counter()
         x_t = self._inputs(x)
@@ -131,9 +134,46 @@ class DKLModel:
         y_t = torch.as_tensor((y_arr - y_mean) / y_std, dtype=self.dtype, device=self.device)
 
         every = self.config.cold_restart_every
-        warm = (
-            self._gp is not None and not cold and not (every and self._fits_since_cold + 1 >= every)
+        scheduled = (self._gp is not None and not cold and bool(every)
+                     and self._fits_since_cold + 1 >= every)
+        warm = self._gp is not None and not cold
+        steps, loss, attempts, warm = self._fit_attempts(x_t, y_t, warm, iterations, y_mean, y_std)
+        restart = ""
+        if scheduled and warm:
+            kept = (self._gp, self._posterior)
+            try:
+                c_steps, c_loss, c_attempts, _ = self._fit_attempts(
+                    x_t, y_t, False, iterations, y_mean, y_std)
+            except ModelFittingError:
+                c_loss = float("inf")
+            if c_loss <= loss:
+                steps, loss, attempts, warm, restart = c_steps, c_loss, c_attempts, False, \
+                    "kept cold"
+            else:
+                self._gp, self._posterior = kept
+                restart = "kept warm"
+        self.version += 1
+        self._fits_since_cold = 0 if (not warm or scheduled) else self._fits_since_cold + 1
+        report = FitReport(
+            version=self.version,
+            n_train=int(x_t.shape[0]),
+            iterations=steps,
+            warm=warm,
+            attempts=attempts,
+            loss=loss,
+            seconds=time.perf_counter() - started,
+            hyperparameters=self.hyperparameters(),
+            restart=restart,
         )
+        logger.debug("fit %s", report)
+        return report
+
+    def _fit_attempts(
+        self, x_t: torch.Tensor, y_t: torch.Tensor, warm: bool, iterations: int | None,
+        y_mean: float, y_std: float,
+    ) -> tuple[int, float, int, bool]:
+        """Train until one attempt succeeds and make it the current model; returns (steps,
+        loss, attempts, warm)."""
         previous = self._snapshot()
         last_error = ""
         for attempt in range(1, self.config.max_attempts + 1):
@@ -157,20 +197,7 @@ class DKLModel:
                 self._restore(previous)
                 warm = False
                 continue
-            self.version += 1
-            self._fits_since_cold = self._fits_since_cold + 1 if warm else 0
-            report = FitReport(
-                version=self.version,
-                n_train=int(x_t.shape[0]),
-                iterations=steps,
-                warm=warm,
-                attempts=attempt,
-                loss=loss,
-                seconds=time.perf_counter() - started,
-                hyperparameters=self.hyperparameters(),
-            )
-            logger.debug("fit %s", report)
-            return report
+            return steps, loss, attempt, warm
         raise ModelFittingError(self.config.max_attempts, int(x_t.shape[0]), last_error)
 
     def _prepare(self, x_t: torch.Tensor, y_t: torch.Tensor, warm: bool) -> DeepKernelGP:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.config import load_config as load_edge_config
-from planner_cluster.campaign_config import CampaignSettings
+from planner_cluster.campaign import CampaignSettings
 from planner_cluster.config import load_config as load_planner_config
 
 from ..conftest import REPO

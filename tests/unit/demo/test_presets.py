@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import tomllib
 
-from planner_cluster.campaign_config import CampaignSettings
+from planner_cluster.campaign import CampaignSettings
 from planner_cluster.demo.presets import PRESETS, campaign_config, edge_config_toml
 from planner_cluster.scalarizers import get_scalarizer
 

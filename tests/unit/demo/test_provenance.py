@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from planner_cluster.campaign_config import CampaignSettings
-from planner_cluster.candidates import make_candidates
+from planner_cluster.campaign import CampaignSettings
 from planner_cluster.demo.archive import ArchiveData, ModelTable, read_archive, write_archive
 from planner_cluster.demo.discovery import discovery, random_baseline, top_mask
 from planner_cluster.demo.provenance import Check, check_archive, compare
@@ -24,7 +23,7 @@ from planner_cluster.demo.recompute import (
     single_torch_thread,
 )
 from planner_cluster.demo.report import draw_report, write_report
-from planner_cluster.learner import ActiveLearner
+from planner_cluster.planning import Decision, PlanningCore
 
 CONFIG: dict[str, Any] = {
     "scalarizer": {"name": "band_integral", "params": {"lo": 0.3, "hi": 0.7}},
@@ -45,37 +44,36 @@ def _sample() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
 
 
 def _stand_in_actor(image: Any, spectra: Any) -> dict[str, Any]:
-    """Decide like the campaign actor: a seed plan, then fit + rank after each group."""
-    settings = CampaignSettings.from_config(CONFIG)
-    cands = make_candidates(image, patch=settings.patch)
-    learner = ActiveLearner(cands, model_config=settings.model, policy=settings.acquisition)
+    """Drive the planning core as the campaign actor does: a seed plan, then a plan after
+    each group of measurements, each group taken from the newest plan."""
+    core = PlanningCore(CampaignSettings.from_config(CONFIG), image, AXIS)
     plans: dict[int, tuple[Any, Any]] = {}
     preds: dict[int, tuple[Any, Any]] = {}
-    seeds = cands.coords[learner.seed_points(max(settings.seeds, settings.plan_size))]
-    plans[0] = (seeds.astype(np.int32), np.zeros(len(seeds), np.float32))
-    coords = [tuple(p) for p in seeds[:4].tolist()]
-    versions = [0] * 4
-    schedule = [(0, 0)]
-    observed = 0
+    schedule: list[tuple[int, int]] = []
+
+    def plan() -> Decision:
+        d = core.plan()
+        plans[d.version] = (d.points.astype(np.int32), d.scores.astype(np.float32))
+        if d.mean is not None and d.variance is not None:
+            preds[d.version] = (d.mean.astype(np.float32), d.variance.astype(np.float32))
+        schedule.append((d.version, d.n_observed))
+        return d
+
+    coords: list[tuple[int, int]] = []
+    versions: list[int] = []
     with single_torch_thread():
-        for take in (2, 2, 1):
-            block = np.array(coords[observed:])
-            values = score(settings, spectra[block[:, 0], block[:, 1]], AXIS)
-            learner.observe(cands.index_of(block).tolist(), values.tolist())
-            observed = len(coords)
-            report = learner.update()
-            ranked = learner.rank(q=settings.plan_size)
-            v = ranked.model_version
-            plans[v] = (ranked.coords.astype(np.int32), ranked.scores.astype(np.float32))
-            preds[v] = (ranked.mean.astype(np.float32), ranked.variance.astype(np.float32))
-            schedule.append((v, observed))
-            loss = report.loss
-            coords += [tuple(p) for p in ranked.coords[:take].tolist()]
-            versions += [v] * take
+        decision = plan()
+        for take in (4, 2, 2, 1):  # the last group is measured after the last plan
+            points = decision.points[:take]
+            coords += [tuple(p) for p in points.tolist()]
+            versions += [decision.version] * take
+            if take > 1:
+                core.observe(points, spectra[points[:, 0], points[:, 1]])
+                decision = plan()
     xy = np.array(coords)
     return {"coords": xy, "spectra": spectra[xy[:, 0], xy[:, 1]], "plans": plans,
-            "preds": preds, "schedule": schedule, "versions": versions, "last_loss": loss,
-            "candidates": cands}
+            "preds": preds, "schedule": schedule, "versions": versions,
+            "last_loss": decision.loss, "candidates": core.candidates}
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +91,7 @@ def campaign() -> ArchiveData:
         spectra=run["spectra"], axis=AXIS, source=["seed"] * 4 + ["plan"] * (n - 4),
         plan_version=np.array(run["versions"]), received=np.arange(n, dtype=float),
         dwell_s=np.zeros(n),
-        schedule={"version": sched[:, 0], "n_train": sched[:, 1],
+        schedule={"version": sched[:, 0], "n_train": sched[:, 1], "n_observed": sched[:, 1],
                   "loss": np.r_[np.nan, np.full(len(sched) - 2, np.nan), run["last_loss"]]},
         recorded_plans=run["plans"], recorded_predictions=run["preds"],
         candidates={"coords": cands.coords, "grid_shape": np.array(cands.grid_shape),

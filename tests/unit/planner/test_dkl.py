@@ -105,8 +105,13 @@ def test_chunked_prediction_matches_gpytorch_and_state_round_trips() -> None:
 def test_cold_restart_every_k_fits() -> None:
     x, y = data(30, seed=7)
     model = DKLModel(DKLConfig(hidden=(8,), iterations=5, warm_iterations=2, cold_restart_every=3))
-    warm = [model.fit(x, y).warm for _ in range(7)]
-    assert warm == [False, True, True, False, True, True, False]
+    reports = [model.fit(x, y) for _ in range(7)]
+    # every third fit after the first trains a cold restart too and keeps the better one
+    assert [bool(r.restart) for r in reports] == [False, False, False, True, False, False, True]
+    assert [r.warm for r in reports][:3] == [False, True, True]
+    for r in reports:
+        assert r.restart in ("", "kept cold", "kept warm")
+        assert r.warm == (r.restart != "kept cold") or r is reports[0]
 
 
 def test_failed_fits_raise_model_fitting_error_and_keep_the_previous_model() -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from planner_cluster.campaign import AcquisitionPolicy
 from planner_cluster.candidates import make_candidates
 from planner_cluster.errors import CandidateError
-from planner_cluster.learner import AcquisitionPolicy, ActiveLearner
+from planner_cluster.learner import ActiveLearner
 from planner_cluster.models import DKLConfig
 
 CONFIG = DKLConfig(hidden=(16, 16), activation="relu", iterations=40, warm_iterations=10)
@@ -64,8 +65,11 @@ def test_bad_observations_are_rejected() -> None:
     with pytest.raises(CandidateError, match="values"):
         learner.observe([1, 2], [1.0])
     learner.observe([1, 2], [1.0, 2.0])
-    learner.rescore([3.0, 4.0])
+    learner.reset_observations([2, 5], [3.0, 4.0])
     np.testing.assert_array_equal(learner.values, [3.0, 4.0])
+    np.testing.assert_array_equal(learner.measured, [2, 5])
+    with pytest.raises(CandidateError, match="NaN"):
+        learner.reset_observations([1], [float("inf")])
 
 
 def test_ensemble_learner_ranks_a_believer_batch() -> None:
