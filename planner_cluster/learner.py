@@ -87,13 +87,17 @@ class ActiveLearner:
         if config.patch_shape is None:
             config = replace(config, patch_shape=candidates.patch_shape)
         self.candidates = candidates
+        #: the model's inputs: the patch features, then the grid position when the model
+        #: uses it (``N x d`` or ``N x (d + 2)``)
+        self.inputs = candidates.features if not config.position else np.hstack(
+            [candidates.features, candidates.coords.astype(np.float32)])
         self.policy = policy if policy is not None else AcquisitionPolicy()
         get_acquisition(self.policy.name)  # fail early on an unknown name
         self.model: DKLModel | DKLEnsemble
         if ensemble > 1:
-            self.model = DKLEnsemble(config, members=ensemble, reference=candidates.features)
+            self.model = DKLEnsemble(config, members=ensemble, reference=self.inputs)
         else:
-            self.model = DKLModel(config, reference=candidates.features)
+            self.model = DKLModel(config, reference=self.inputs)
         self._indices: list[int] = []
         self._values: list[float] = []
         self._latent: Any = None
@@ -168,7 +172,7 @@ class ActiveLearner:
         """Fit the model to every observation (warm start unless ``cold``)."""
         if not self._indices:
             raise CandidateError("no observations to fit")
-        x = self.candidates.features[self.measured]
+        x = self.inputs[self.measured]
         report = self.model.fit(x, self.values, iterations=iterations, cold=cold)
         self._latent = None
         return report
@@ -182,7 +186,7 @@ class ActiveLearner:
 
     def _embedding(self) -> Any:
         if self._latent is None or self._latent_version != self.model.version:
-            self._latent = self.model.embed(self.candidates.features)
+            self._latent = self.model.embed(self.inputs)
             self._latent_version = self.model.version
         return self._latent
 

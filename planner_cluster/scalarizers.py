@@ -366,3 +366,12 @@ def band_ratio(
             "band_ratio", "denominator band integrates to zero", rows=tuple(int(i) for i in zero)
         )
     return np.asarray(num / den, dtype=np.float64)
+
+
+@scalarizer("value", units="signal")
+def value(spectra: FloatArray, axis: FloatArray) -> FloatArray:
+    """The measurement itself: for one-value 'spectra' (a point property measured directly, or
+    a replay file's precomputed ``scalar``)."""
+    if spectra.shape[1] != 1:
+        raise ScalarizerError("value", f"needs one value per measurement, got {spectra.shape[1]}")
+    return np.asarray(spectra[:, 0], dtype=np.float64)

@@ -19,11 +19,16 @@ class DKLConfig:
         extractor: ``mlp`` or ``cnn`` (needs ``patch_shape``).
         patch_shape: (p, p, C) of the candidates' patches, for ``cnn``.
         kernel: ``rbf`` or ``matern52`` (ARD over the latent dims).
+        position: the GP also sees each candidate's grid position (ARD over latent + 2
+            dims): interesting sites cluster in space, and a kernel that knows where they are
+            looks near the ones found.
         lr: Adam learning rate.
         adam_beta1: Adam's first-moment decay (gpax uses 0.5).
         iterations: Adam steps for a cold fit (new weights).
         warm_iterations: Adam steps for a warm fit (previous weights).
-        cold_restart_every: every k-th fit starts from fresh weights (0: never after the first).
+        cold_restart_every: every k-th fit also trains from fresh weights and keeps the better
+            (0: never after the first).
+        cold_starts: fresh initialisations tried by a cold fit; the best objective is kept.
         weight_prior_std: std of the Normal(0, s) prior on network weights; ``None`` disables it.
         hyper_priors: LogNormal(0, 1) priors on lengthscale, output scale and noise (as gpax).
         noise_floor: lower bound of the noise variance (standardised units).
@@ -40,11 +45,13 @@ class DKLConfig:
     extractor: str = "mlp"
     patch_shape: tuple[int, int, int] | None = None
     kernel: Literal["rbf", "matern52"] = "rbf"
+    position: bool = False
     lr: float = 0.05
     adam_beta1: float = 0.5
     iterations: int = 100
     warm_iterations: int = 30
     cold_restart_every: int = 10
+    cold_starts: int = 2
     weight_prior_std: float | None = 1.0
     hyper_priors: bool = True
     noise_floor: float = 1e-4

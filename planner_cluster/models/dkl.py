@@ -113,14 +113,15 @@ class DKLModel:
     ) -> FitReport:
         """Fit to ``x`` (``n x d``) and ``y`` (``n``), warm-starting from the previous weights.
 
-        A fit is cold (fresh weights, ``config.iterations`` steps) the first time and when
-        ``cold`` is set; otherwise warm (``config.warm_iterations``). Every
-        ``config.cold_restart_every``-th fit trains both a warm continuation and a cold
-        restart and keeps the one with the better training objective (negative log marginal
-        likelihood + weight prior), so a restart never makes the model worse. ``iterations``
-        overrides either budget. A failed attempt is retried cold with a new seed and more
-        jitter, up to ``config.max_attempts``; then the previous state is kept and
-        :class:`ModelFittingError` is raised.
+        A fit is cold (``config.cold_starts`` fresh initialisations, ``config.iterations``
+        steps each, the best kept: DKL training has bad basins) the first time and when
+        ``cold`` is set; otherwise warm (``config.warm_iterations``, continuing the same
+        Adam). Every ``config.cold_restart_every``-th fit trains both a warm continuation and
+        cold restarts and keeps the one with the best training objective (negative log
+        marginal likelihood + weight prior), so a restart never makes the model worse.
+        ``iterations`` overrides either budget. A failed attempt is retried cold with a new
+        seed and more jitter, up to ``config.max_attempts``; then the previous state is kept
+        and :class:`ModelFittingError` is raised.
         """
         started = time.perf_counter()
         x_t = self._inputs(x)
@@ -136,22 +137,25 @@ class DKLModel:
         every = self.config.cold_restart_every
         scheduled = (self._gp is not None and not cold and bool(every)
                      and self._fits_since_cold + 1 >= every)
-        warm = self._gp is not None and not cold
-        steps, loss, attempts, warm = self._fit_attempts(x_t, y_t, warm, iterations, y_mean, y_std)
-        restart = ""
-        if scheduled and warm:
-            kept = (self._gp, self._posterior)
+        # (loss, steps, attempts, warm, gp, posterior) of every model trained for this fit
+        trained: list[tuple[float, int, int, bool, Any, Any]] = []
+        starts = (1 if self._gp is not None and not cold else 0) + \
+            (self.config.cold_starts if self._gp is None or cold or scheduled else 0)
+        for start in range(starts):
+            warm = start == 0 and self._gp is not None and not cold
             try:
-                c_steps, c_loss, c_attempts, _ = self._fit_attempts(
-                    x_t, y_t, False, iterations, y_mean, y_std)
+                steps, loss, attempts, warm = self._fit_attempts(
+                    x_t, y_t, warm, iterations, y_mean, y_std)
             except ModelFittingError:
-                c_loss = float("inf")
-            if c_loss <= loss:
-                steps, loss, attempts, warm, restart = c_steps, c_loss, c_attempts, False, \
-                    "kept cold"
-            else:
-                self._gp, self._posterior = kept
-                restart = "kept warm"
+                if start + 1 < starts or trained:
+                    continue
+                raise
+            trained.append((loss, steps, attempts, warm, self._gp, self._posterior))
+        if not trained:
+            raise ModelFittingError(self.config.max_attempts, int(x_t.shape[0]), "every start")
+        loss, steps, attempts, warm, self._gp, self._posterior = min(trained,
+                                                                     key=lambda t: t[0])
+        restart = ("kept warm" if warm else "kept cold") if scheduled else ""
         self.version += 1
         self._fits_since_cold = 0 if (not warm or scheduled) else self._fits_since_cold + 1
         report = FitReport(
@@ -214,6 +218,7 @@ class DKLModel:
             activation=cfg.activation,
             seed=cfg.seed + 1000 * (self._restarts - 1),
             patch_shape=cfg.patch_shape,
+            position=cfg.position,
         )
         noise_prior = gpytorch.priors.LogNormalPrior(0.0, 1.0) if cfg.hyper_priors else None
         likelihood = gpytorch.likelihoods.GaussianLikelihood(
@@ -228,9 +233,16 @@ class DKLModel:
         self, gp: DeepKernelGP, x_t: torch.Tensor, y_t: torch.Tensor, steps: int, jitter: float
     ) -> float:
         gp.train()
-        optimizer = torch.optim.Adam(
-            gp.parameters(), lr=self.config.lr, betas=(self.config.adam_beta1, 0.999)
-        )
+        # A warm fit continues the same Adam (its moment estimates included): a fresh Adam's
+        # first steps move every weight by about lr whatever its gradient, which kicks a
+        # converged model away from its optimum.
+        if gp.optimizer is None:
+            gp.optimizer = torch.optim.Adam(
+                gp.parameters(), lr=self.config.lr, betas=(self.config.adam_beta1, 0.999)
+            )
+        optimizer = gp.optimizer
+        for group in optimizer.param_groups:  # the config may have changed between fits
+            group["lr"] = self.config.lr
         mll = gpytorch.mlls.ExactMarginalLogLikelihood(gp.likelihood, gp)
         weights = list(gp.feature_extractor.parameters())
         prior_scale = None

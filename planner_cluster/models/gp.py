@@ -27,13 +27,14 @@ class DeepKernelGP(gpytorch.models.ExactGP):  # type: ignore[misc]
         self.mean_module = gpytorch.means.ZeroMean()
         prior = LogNormalPrior(0.0, 1.0) if config.hyper_priors else None
         base: gpytorch.kernels.Kernel
+        dims = config.latent_dim + (2 if config.position else 0)
         if config.kernel == "rbf":
             base = gpytorch.kernels.RBFKernel(
-                ard_num_dims=config.latent_dim, lengthscale_prior=prior
+                ard_num_dims=dims, lengthscale_prior=prior
             )
         elif config.kernel == "matern52":
             base = gpytorch.kernels.MaternKernel(
-                nu=2.5, ard_num_dims=config.latent_dim, lengthscale_prior=prior
+                nu=2.5, ard_num_dims=dims, lengthscale_prior=prior
             )
         else:
             raise ValueError(f"unknown kernel {config.kernel!r}")
@@ -41,6 +42,7 @@ class DeepKernelGP(gpytorch.models.ExactGP):  # type: ignore[misc]
         self.covar_module = gpytorch.kernels.ScaleKernel(base, outputscale_prior=outputscale_prior)
         self.covar_module.outputscale = 1.0
         base.lengthscale = 1.0
+        self.optimizer: torch.optim.Optimizer | None = None  # kept across warm fits
 
     def forward(self, x: torch.Tensor) -> gpytorch.distributions.MultivariateNormal:
         z = self.feature_extractor(x)

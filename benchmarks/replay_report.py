@@ -1,0 +1,79 @@
+"""The replay benchmark's table, computed from the measured points of every run.
+
+Per problem and strategy, over seeds: top-1% recall at the budget (fraction of the true top-1%
+sites measured), best found as a quantile of the truth, and the median cost of one model round
+(fit + rank), all at equal numbers of measurements.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+
+def run_metrics(problem: dict[str, Any], run: dict[str, Any], budget: int) -> dict[str, float]:
+    """Recall and best-found quantile after the first ``budget`` measurements of ``run``."""
+    truth = np.array(problem["truth"], dtype=np.float64)  # None -> NaN
+    top = {tuple(p) for p in problem["top"]}
+    seen = {tuple(p) for p in run["measured"][:budget]}
+    finite = np.sort(truth[np.isfinite(truth)])
+    values = [truth[p] for p in seen if np.isfinite(truth[p])]
+    best = max(values) if values else -np.inf
+    return {"recall": len(seen & top) / max(len(top), 1),
+            "best_q": float(np.searchsorted(finite, best, side="right") / finite.size),
+            "round_s": float(np.median(run["round_s"])) if run["round_s"] else float("nan"),
+            "round_cpu_s": float(np.median(run["round_cpu_s"])) if run["round_cpu_s"]
+            else float("nan")}
+
+
+def _stat(values: list[float], digits: int = 2) -> str:
+    q1, med, q3 = np.percentile(values, [25, 50, 75])
+    return f"{med:.{digits}f} [{q1:.{digits}f}-{q3:.{digits}f}]"
+
+
+def summarize(docs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{problem: {strategy: {"n", "recall", "best_q", "round_s", ...}}}`` at the largest
+    budget every run of the problem reached (equal measurements)."""
+    problems: dict[str, dict[str, Any]] = {}
+    runs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for doc in docs:
+        for name, res in doc["results"].items():
+            problems.setdefault(name, res)
+            runs[name] += res["runs"]
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, rs in runs.items():
+        budget = min(len(r["measured"]) for r in rs)
+        by: dict[str, list[dict[str, float]]] = defaultdict(list)
+        for r in rs:
+            label = r["strategy"] + (f" q={r['batch']}" if r["strategy"] == "core" else "")
+            by[label].append(run_metrics(problems[name], r, budget))
+        out[name] = {"_": {"budget": budget, "description": problems[name]["description"]}}
+        for label, ms in by.items():
+            out[name][label] = {k: [m[k] for m in ms] for k in ms[0]} | {"n": len(ms)}
+    return out
+
+
+def report_table(docs: list[dict[str, Any]]) -> str:
+    """Markdown: one table per problem, median [interquartile range] over seeds."""
+    lines: list[str] = []
+    for name, table in summarize(docs).items():
+        info = table.pop("_")
+        gpax = table.get("gpax")
+        gpax_s = np.nanmedian(gpax["round_s"]) if gpax else float("nan")
+        rnd = np.median(table["random"]["recall"]) if "random" in table else float("nan")
+        lines += [f"\n**{name}** ({info['budget']} measurements): {info['description']}\n",
+                  "| strategy | seeds | top-1% recall | best found (quantile) | model round s "
+                  "| round vs gpax |", "|---|---|---|---|---|---|"]
+        for label, m in table.items():
+            round_s = float(np.nanmedian(m["round_s"])) if np.isfinite(m["round_s"]).any() \
+                else float("nan")
+            ratio = f"{gpax_s / round_s:.0f}x cheaper" if gpax and np.isfinite(round_s) \
+                and label != "gpax" else "-"
+            lines.append(f"| {label} | {m['n']} | {_stat(m['recall'])} | "
+                         f"{_stat(m['best_q'], 4)} | "
+                         f"{'-' if not np.isfinite(round_s) else f'{round_s:.3f}'} | {ratio} |")
+        if np.isfinite(rnd):
+            lines.append(f"\nrandom's median recall: {rnd:.3f}")
+    return "\n".join(lines)
