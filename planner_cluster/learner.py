@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from planner_cluster.acquisition import evaluate, select_batch
+from planner_cluster.acquisition import RowsCovarianceFn, evaluate, select_batch
 from planner_cluster.acquisition.functions import get_acquisition
 from planner_cluster.campaign import AcquisitionPolicy
 from planner_cluster.candidates import CandidateSet
 from planner_cluster.errors import CandidateError
 from planner_cluster.models import DKLConfig, DKLEnsemble, DKLModel, FitReport
+from planner_cluster.models.ensemble import EnsembleEmbedding
 
 __all__ = ["AcquisitionPolicy", "ActiveLearner", "Plan"]
 
@@ -190,6 +191,33 @@ class ActiveLearner:
             self._latent_version = self.model.version
         return self._latent
 
+    @property
+    def exploration_scale(self) -> float:
+        """The unit of the exploration parameters: the observed values' standard deviation."""
+        vals = self.values
+        spread = float(vals.std()) if vals.size > 1 else 0.0
+        return spread if spread > 0 else 1.0
+
+    def _rows_covariance(self, latent: Any) -> RowsCovarianceFn:
+        """``cov(rows, k)``: posterior covariance of candidates ``rows`` with ``rows[k]``."""
+        model = self.model
+        if isinstance(model, DKLEnsemble):
+            ensemble = model
+
+            def ensemble_cov(rows: IntArray, k: int) -> FloatArray:
+                sub = EnsembleEmbedding([z[torch_index(rows, z)] for z in latent.latents],
+                                        [m[rows] for m in latent.means],
+                                        [v[rows] for v in latent.variances])
+                return ensemble.covariance_embedded(sub, k)
+
+            return ensemble_cov
+        single = model
+
+        def single_cov(rows: IntArray, k: int) -> FloatArray:
+            return single.covariance_embedded(latent[torch_index(rows, latent)], k)
+
+        return single_cov
+
     def best_value(self) -> float:
         """The best observed value (max or min according to the policy)."""
         vals = self.values
@@ -223,13 +251,15 @@ class ActiveLearner:
             coords=self.candidates.coords,
             position=position,
             travel_weight=pol.travel_weight,
-            covariance=(lambda j: model.covariance_embedded(latent, j)) if believer else None,
+            exploration_scale=self.exploration_scale,
+            covariance_rows=self._rows_covariance(latent) if believer else None,
             noise=model.noise_variance,
             rng=generator,
             **dict(pol.params),
         )
-        values = evaluate(pol.name, mean, variance, maximize=pol.maximize,
-                          best_f=best_f, rng=np.random.default_rng(0), **dict(pol.params))
+        values = evaluate(pol.name, mean, variance, maximize=pol.maximize, best_f=best_f,
+                          exploration_scale=self.exploration_scale,
+                          rng=np.random.default_rng(0), **dict(pol.params))
         return Plan(
             indices=selection.indices,
             coords=self.candidates.coords[selection.indices],
@@ -241,6 +271,13 @@ class ActiveLearner:
             acquisition=pol.name,
             seconds=time.perf_counter() - started,
         )
+
+
+def torch_index(rows: IntArray, like: Any) -> Any:
+    """``rows`` as an index tensor on ``like``'s device."""
+    import torch
+
+    return torch.as_tensor(rows, device=like.device)
 
 
 def _sq_dist(feats: npt.NDArray[np.float32], std: npt.NDArray[np.float32], i: int) -> FloatArray:

@@ -1,6 +1,11 @@
 """Acquisition: score candidates from a posterior, then pick a diverse batch."""
 
-from planner_cluster.acquisition.batch import BatchSelection, select_batch
+from planner_cluster.acquisition.batch import (
+    BatchSelection,
+    CovarianceFn,
+    RowsCovarianceFn,
+    select_batch,
+)
 from planner_cluster.acquisition.functions import (
     ACQUISITIONS,
     AcquisitionSpec,
@@ -13,6 +18,8 @@ __all__ = [
     "ACQUISITIONS",
     "AcquisitionSpec",
     "BatchSelection",
+    "CovarianceFn",
+    "RowsCovarianceFn",
     "acquisition",
     "evaluate",
     "get_acquisition",

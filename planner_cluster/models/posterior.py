@@ -1,8 +1,9 @@
 """The exact GP posterior in a DKL model's latent space, as a frozen snapshot after a fit.
 
-Candidates are embedded once (``N x k`` latent, k = 2 typically), so predicting, and the
-posterior covariance columns that batch selection needs, cost ``O(N n)`` each and run in
-bounded-memory chunks. The kernel itself is the fitted gpytorch kernel module.
+Candidates are embedded once (``N x k`` latent, k = 2 typically), so predicting costs
+``O(N n^2)`` and a posterior covariance column ``O(N n)``, in bounded-memory chunks; batch
+selection needs columns over a shortlist of rows only
+(:meth:`LatentPosterior.covariance_columns`). The kernel is the fitted gpytorch kernel module.
 """
 
 from __future__ import annotations
@@ -77,16 +78,25 @@ class LatentPosterior:
         return mean, var
 
     @torch.no_grad()
+    def covariance_columns(
+        self, z_rows: torch.Tensor, z_cols: torch.Tensor
+    ) -> npt.NDArray[np.float64]:
+        """Posterior covariance (``m x p``, target units squared) between latents ``z_rows``
+        (``m x k``) and ``z_cols`` (``p x k``): ``k(r, c) - k(r, Z) K^-1 k(Z, c)``.
+
+        Costs ``O(m n p)``: batch selection asks for a shortlist's rows only, not all ``N``.
+        """
+        w = torch.cholesky_solve(self._kernel(self.z_train, z_cols), self._chol)  # n x p
+        cols = [
+            self._kernel(part, z_cols) - self._kernel(part, self.z_train) @ w
+            for part in self._chunks(z_rows)
+        ]
+        return torch.cat(cols).double().cpu().numpy() * self.y_std**2
+
     def covariance_column(self, z: torch.Tensor, j: int) -> npt.NDArray[np.float64]:
         """Posterior covariance between every latent row of ``z`` (``N x k``) and row ``j``
         (``N``, target units squared)."""
-        zj = z[j : j + 1]
-        kj = self._kernel(self.z_train, zj)  # n x 1
-        w = torch.cholesky_solve(kj, self._chol).reshape(-1)  # K^-1 k(Z, zj)
-        cols = []
-        for part in self._chunks(z):
-            cols.append(self._kernel(part, zj).reshape(-1) - self._kernel(part, self.z_train) @ w)
-        return torch.cat(cols).double().cpu().numpy() * self.y_std**2
+        return self.covariance_columns(z, z[j : j + 1])[:, 0]
 
     @property
     def noise_variance(self) -> float:

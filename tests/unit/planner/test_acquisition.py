@@ -1,4 +1,8 @@
-"""Acquisition functions against closed forms; batch selection rules."""
+"""Acquisition functions against closed forms; batch selection rules.
+
+``ei`` and ``pi`` return natural logs, so their exponentials are compared with the closed forms
+(numerics far in the tails: ``test_acquisition_numerics.py``).
+"""
 
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ def test_registry_holds_the_five_functions() -> None:
 @pytest.mark.parametrize("maximize", [True, False])
 def test_expected_improvement_closed_form(maximize: bool) -> None:
     best = 0.8
-    got = evaluate("ei", MEAN, VAR, best_f=best, maximize=maximize, xi=0.1)
+    got = np.exp(evaluate("ei", MEAN, VAR, best_f=best, maximize=maximize, xi=0.1))
     for m, v, g in zip(MEAN, VAR, got, strict=True):
         s = math.sqrt(v)
         u = (m - best if maximize else best - m) - 0.1
@@ -42,7 +46,7 @@ def test_expected_improvement_closed_form(maximize: bool) -> None:
 def test_pi_and_ucb_closed_forms(maximize: bool) -> None:
     best = 0.8
     sign = 1.0 if maximize else -1.0
-    pi = evaluate("pi", MEAN, VAR, best_f=best, maximize=maximize)
+    pi = np.exp(evaluate("pi", MEAN, VAR, best_f=best, maximize=maximize))
     ucb = evaluate("ucb", MEAN, VAR, maximize=maximize, beta=9.0)
     for m, v, p, u in zip(MEAN, VAR, pi, ucb, strict=True):
         s = math.sqrt(v)
@@ -50,6 +54,16 @@ def test_pi_and_ucb_closed_forms(maximize: bool) -> None:
         assert p == pytest.approx(float(imp > 0) if s == 0 else cdf(imp / s), rel=1e-9)
         assert u == pytest.approx(sign * m + 3.0 * s, rel=1e-12)
     np.testing.assert_allclose(evaluate("max_variance", MEAN, VAR), VAR)
+
+
+def test_xi_is_in_units_of_the_exploration_scale() -> None:
+    mean, var = MEAN[:4], VAR[:4]  # (the std floor of certain candidates scales too)
+    for name in ("ei", "pi"):
+        raw = evaluate(name, mean, var, best_f=0.8, xi=0.1)
+        scaled = evaluate(name, mean, var, best_f=0.8, xi=2.0, exploration_scale=0.05)
+        np.testing.assert_allclose(scaled, raw, rtol=1e-12)
+    ucb = evaluate("ucb", MEAN, VAR, beta=9.0)
+    np.testing.assert_array_equal(evaluate("ucb", MEAN, VAR, beta=9.0, exploration_scale=7.0), ucb)
 
 
 def test_thompson_draws_are_seeded() -> None:
@@ -70,6 +84,10 @@ def test_bad_acquisition_inputs() -> None:
         evaluate("ucb", MEAN, VAR[:3])
     with pytest.raises(AcquisitionError, match="unknown parameter"):
         evaluate("ucb", MEAN, VAR, gamma=1.0)
+    with pytest.raises(AcquisitionError, match="beta"):
+        evaluate("ucb", MEAN, VAR, beta=-1.0)
+    with pytest.raises(AcquisitionError, match="exploration_scale"):
+        evaluate("ei", MEAN, VAR, best_f=0.0, exploration_scale=0.0)
 
 
 def grid(n: int) -> np.ndarray:
