@@ -47,7 +47,8 @@ def summarize(docs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]
         budget = min(len(r["measured"]) for r in rs)
         by: dict[str, list[dict[str, float]]] = defaultdict(list)
         for r in rs:
-            label = r["strategy"] + (f" q={r['batch']}" if r["strategy"] == "core" else "")
+            label = r["strategy"] + (f" q={r['batch']}" if r["strategy"] == "core" else "") \
+                + (f" {r['variant']}" if r.get("variant") else "")
             by[label].append(run_metrics(problems[name], r, budget))
         out[name] = {"_": {"budget": budget, "description": problems[name]["description"]}}
         for label, ms in by.items():

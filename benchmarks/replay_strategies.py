@@ -6,6 +6,7 @@ calls); the others are baselines measured in the same run.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -32,12 +33,13 @@ class Run:
     batch: int
     n_init: int
     measured: list[list[int]] = field(default_factory=list)
+    variant: str = ""  # the campaign setting overrides, if any
     round_s: list[float] = field(default_factory=list)  # fit + rank, wall
     round_cpu_s: list[float] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "seed": self.seed, "batch": self.batch,
-                "n_init": self.n_init, "measured": self.measured,
+                "variant": self.variant, "n_init": self.n_init, "measured": self.measured,
                 "round_s": [round(x, 4) for x in self.round_s],
                 "round_cpu_s": [round(x, 4) for x in self.round_cpu_s]}
 
@@ -69,7 +71,8 @@ def run_core(problem: Problem, *, seed: int, budget: int, batch: int | None,
     settings = campaign_settings(problem, seed, batch, overrides)
     core = PlanningCore(settings, problem.image, problem.axis)
     first = _initial(problem, settings, init)
-    run = Run("core", seed, settings.batch, len(first))
+    run = Run("core", seed, settings.batch, len(first),
+              variant=json.dumps(overrides, sort_keys=True) if overrides else "")
 
     def measure(points: IntArray) -> None:
         core.observe(points, problem.spectra[points[:, 0], points[:, 1]])

@@ -88,10 +88,7 @@ class ActiveLearner:
         if config.patch_shape is None:
             config = replace(config, patch_shape=candidates.patch_shape)
         self.candidates = candidates
-        #: the model's inputs: the patch features, then the grid position when the model
-        #: uses it (``N x d`` or ``N x (d + 2)``)
-        self.inputs = candidates.features if not config.position else np.hstack(
-            [candidates.features, candidates.coords.astype(np.float32)])
+        self.inputs = candidates.features  # the model's inputs (N x d)
         self.policy = policy if policy is not None else AcquisitionPolicy()
         get_acquisition(self.policy.name)  # fail early on an unknown name
         self.model: DKLModel | DKLEnsemble

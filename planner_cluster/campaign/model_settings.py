@@ -19,9 +19,6 @@ class DKLConfig:
         extractor: ``mlp`` or ``cnn`` (needs ``patch_shape``).
         patch_shape: (p, p, C) of the candidates' patches, for ``cnn``.
         kernel: ``rbf`` or ``matern52`` (ARD over the latent dims).
-        position: the GP also sees each candidate's grid position (ARD over latent + 2
-            dims): interesting sites cluster in space, and a kernel that knows where they are
-            looks near the ones found.
         lr: Adam learning rate.
         adam_beta1: Adam's first-moment decay (gpax uses 0.5).
         iterations: Adam steps for a cold fit (new weights).
@@ -45,7 +42,6 @@ class DKLConfig:
     extractor: str = "mlp"
     patch_shape: tuple[int, int, int] | None = None
     kernel: Literal["rbf", "matern52"] = "rbf"
-    position: bool = False
     lr: float = 0.05
     adam_beta1: float = 0.5
     iterations: int = 100

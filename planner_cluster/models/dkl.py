@@ -218,7 +218,6 @@ class DKLModel:
             activation=cfg.activation,
             seed=cfg.seed + 1000 * (self._restarts - 1),
             patch_shape=cfg.patch_shape,
-            position=cfg.position,
         )
         noise_prior = gpytorch.priors.LogNormalPrior(0.0, 1.0) if cfg.hyper_priors else None
         likelihood = gpytorch.likelihoods.GaussianLikelihood(

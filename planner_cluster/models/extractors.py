@@ -127,19 +127,6 @@ def init_weights(module: nn.Module, generator: torch.Generator) -> None:
                     m.bias.zero_()
 
 
-class WithPosition(nn.Module):
-    """Maps the patch part of ``n x (d + 2)`` inputs through ``extractor`` and passes the last
-    two columns (the standardised grid position) through unchanged, so the GP kernel sees
-    structure and place: ``n x (latent + 2)``."""
-
-    def __init__(self, extractor: nn.Module) -> None:
-        super().__init__()
-        self.extractor = extractor
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.extractor(x[:, :-2]), x[:, -2:]], dim=1)
-
-
 def build_extractor(
     name: str,
     *,
@@ -149,13 +136,10 @@ def build_extractor(
     activation: str,
     seed: int,
     patch_shape: tuple[int, int, int] | None = None,
-    position: bool = False,
 ) -> nn.Module:
-    """Build the registered extractor ``name`` on CPU (float32) with seeded weights; with
-    ``position`` the inputs' last two columns are the grid position (:class:`WithPosition`)."""
+    """Build the registered extractor ``name`` on CPU (float32) with seeded weights."""
     if name not in EXTRACTORS:
         raise ValueError(f"unknown extractor {name!r}; known: {sorted(EXTRACTORS)}")
-    dim = input_dim - 2 if position else input_dim
-    module = EXTRACTORS[name](dim, latent_dim, hidden, activation, patch_shape)
+    module = EXTRACTORS[name](input_dim, latent_dim, hidden, activation, patch_shape)
     init_weights(module, torch.Generator().manual_seed(seed))
-    return WithPosition(module) if position else module
+    return module

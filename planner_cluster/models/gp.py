@@ -27,14 +27,13 @@ class DeepKernelGP(gpytorch.models.ExactGP):  # type: ignore[misc]
         self.mean_module = gpytorch.means.ZeroMean()
         prior = LogNormalPrior(0.0, 1.0) if config.hyper_priors else None
         base: gpytorch.kernels.Kernel
-        dims = config.latent_dim + (2 if config.position else 0)
         if config.kernel == "rbf":
             base = gpytorch.kernels.RBFKernel(
-                ard_num_dims=dims, lengthscale_prior=prior
+                ard_num_dims=config.latent_dim, lengthscale_prior=prior
             )
         elif config.kernel == "matern52":
             base = gpytorch.kernels.MaternKernel(
-                nu=2.5, ard_num_dims=dims, lengthscale_prior=prior
+                nu=2.5, ard_num_dims=config.latent_dim, lengthscale_prior=prior
             )
         else:
             raise ValueError(f"unknown kernel {config.kernel!r}")

@@ -129,20 +129,23 @@ class PlanningCore:
         rows = [np.asarray(s, dtype=np.float64).reshape(-1) for s in spectra]
         if len(rows) != len(pts):
             raise CandidateError(f"{len(pts)} points but {len(rows)} spectra")
-        reasons: list[str] = []
         keep_idx, keep_rows, skipped = [], [], []
+        why = {"not a candidate point": 0, f"not {self.spectrum_length} values": 0,
+               "not finite": 0}
         for point, row in zip(pts.tolist(), rows, strict=True):
             index = self._candidate(point)
             if self.spectrum_length is None:
                 self.spectrum_length = row.size
-            if index is None or row.size != self.spectrum_length or not np.all(np.isfinite(row)):
+            problem = ("not a candidate point" if index is None else
+                       f"not {self.spectrum_length} values" if row.size != self.spectrum_length
+                       else "" if np.all(np.isfinite(row)) else "not finite")
+            if problem or index is None:
+                why[problem] += 1
                 skipped.append(point)
                 continue
             keep_idx.append(index)
             keep_rows.append(row)
-        if skipped:
-            reasons.append(f"{len(skipped)} measurement(s) skipped: not a candidate point, "
-                           f"not {self.spectrum_length} values, or not finite")
+        reasons = [f"{n} spectra skipped: {problem}" for problem, n in why.items() if n]
         values, failures = self._score(keep_rows)
         reasons += failures
         self._indices += keep_idx

@@ -30,7 +30,7 @@ def test_spectra_of_another_length_are_skipped_and_planning_goes_on(
         store: StateStore, redis_server: Any, tmp_path: Any) -> None:
     axis = np.concatenate([np.linspace(-1, 1, 8), np.linspace(1, -1, 8)])
     assert store.create_campaign("c1", edge_id="edge-1", owner="alice",
-                                 config={"patch": 3, "model": {"iterations": 20,
+                                 config={"patch": 3, "seeds": 3, "model": {"iterations": 20,
                                                                "warm_iterations": 5}},
                                  spectral_axis=axis)
     store.put_scan("c1", np.random.default_rng(0).random(GRID).astype(np.float32), ["height"])
@@ -50,9 +50,9 @@ def test_spectra_of_another_length_are_skipped_and_planning_goes_on(
                  what="a model on the three good spectra")
         assert worker.status()["n_observed"] == 3
         events = store.read_events("0-0", campaign_id="c1")
-        errors = [e for e in events if e.kind == "planner_error"]
-        assert errors and "1 spectra do not have 16 values" in errors[0].data["error"]
-        assert errors[0].data["points"] == [[3, 0]]
+        errors = [e for e in events if e.kind == "scalarizer_error"]
+        assert errors and "1 spectra skipped: not 16 values" in errors[0].data["reasons"]
+        assert errors[0].data["skipped"] == [[3, 0]]
         for i, spectrum in enumerate(good[3:], start=4):  # later data is used as usual
             store.add_measurement("c1", sender="edge-1", session="s", seq=i, row=i, col=1,
                                   spectrum=spectrum)
