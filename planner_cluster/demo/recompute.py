@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -70,6 +70,13 @@ class Recomputation:
     scalars: FloatArray
     seed_points: IntArray
     versions: list[VersionResult]
+    #: every plan the core made, by model version, in order (points, scores): a version's
+    #: first plan follows its fit, later ones are re-ranks (vetoes); version 0: seed plans
+    plans: dict[int, list[tuple[IntArray, FloatArray]]] = field(default_factory=dict)
+
+    def plans_of(self, version: int) -> list[tuple[IntArray, FloatArray]]:
+        """Every plan of ``version`` (empty when it was never made)."""
+        return self.plans.get(version, [])
 
 
 @contextmanager
@@ -171,6 +178,7 @@ def recompute(config: Mapping[str, Any], image: npt.NDArray[Any], axis: FloatArr
     exclude = None if vetoed is None or not len(vetoed) else np.asarray(vetoed)
     seeds = np.zeros((0, 2), np.int64)
     versions: dict[int, VersionResult] = {}
+    plans: dict[int, list[tuple[IntArray, FloatArray]]] = {}
     observed = 0
     with single_torch_thread():
         for version, n_observed in schedule:
@@ -178,17 +186,20 @@ def recompute(config: Mapping[str, Any], image: npt.NDArray[Any], axis: FloatArr
                 core.observe(coords[observed:n_observed], spectra[observed:n_observed])
                 observed = n_observed
             decision = core.plan(exclude=exclude)
+            plans.setdefault(decision.version, []).append(
+                (decision.points.astype(np.int64), decision.scores.astype(np.float64)))
             if decision.kind == "seed":
-                seeds = decision.points.astype(np.int64)
+                seeds = seeds if len(seeds) else decision.points.astype(np.int64)
                 continue
             if decision.version != version:
                 log.warning("schedule says version %d, recomputation reached %d",
                             version, decision.version)
-            refitted = decision.version not in versions
+            if decision.version in versions:  # a re-rank of a model already recorded
+                continue
             versions[decision.version] = _result(decision, core.best_value() or float("nan"))
-            if on_version is not None and refitted:
+            if on_version is not None:
                 on_version(versions[decision.version])
     if observed < len(coords):
         core.observe(coords[observed:], spectra[observed:])
     return Recomputation(core.settings, core.candidates, core.scalars, seeds,
-                         [versions[v] for v in sorted(versions)])
+                         [versions[v] for v in sorted(versions)], plans)
