@@ -48,7 +48,7 @@ _RUN_FLAGS: list[tuple[str, str, type, str]] = [
     ("--max-points", "max_points", int, "point budget (campaign-wide)"),
     ("--budget-s", "budget_s", float, "time budget for this run, seconds"),
     ("--max-dose", "max_dose", float, "dose budget (if the instrument reports dose)"),
-    ("--batch", "batch", int, "campaign config: plan batch size q"),
+    ("--batch", "batch", int, "campaign config: measurements per model update"),
     ("--scalarizer", "scalarizer", str, "campaign config: scalarizer name"),
     ("--acquisition", "acquisition", str, "campaign config: acquisition function name"),
     ("--window", "window", int, "measurements in flight before waiting for acks"),
