@@ -17,13 +17,13 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from planner_cluster.campaign.settings import Normalization
 from planner_cluster.errors import CandidateError
 
 __all__ = ["CandidateSet", "make_candidates"]
 
 logger = logging.getLogger(__name__)
 
-Normalization = Literal["patch", "image", "none"]
 Border = Literal["reflect", "valid"]
 
 _EPS = 1e-12
@@ -88,7 +88,7 @@ def make_candidates(
     stride: int = 1,
     border: Border = "reflect",
     scale: int = 1,
-    normalize: Normalization = "patch",
+    normalize: Normalization = "image",
 ) -> CandidateSet:
     """Cut a structural image into one normalised patch per spectroscopy grid point.
 
@@ -99,9 +99,9 @@ def make_candidates(
         border: ``"reflect"`` pads the image so every grid point is a candidate; ``"valid"``
             keeps only the grid points whose patch lies fully inside the image.
         scale: structural pixels per spectroscopy grid point.
-        normalize: ``"patch"`` standardises each patch on its own (zero mean, unit std;
-            shape, not level, drives the model), ``"image"`` standardises with the whole
-            image's mean and std per channel (keeps levels), ``"none"`` copies the values.
+        normalize: ``"image"`` (the campaign default) standardises with the whole image's
+            mean and std per channel (keeps levels), ``"patch"`` standardises each patch on
+            its own (zero mean, unit std; shape, not level), ``"none"`` copies the values.
 
     Returns:
         The candidate set; ``features`` is ``n x (patch * patch * C)`` float32.

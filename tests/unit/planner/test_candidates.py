@@ -41,12 +41,15 @@ def test_scale_maps_grid_points_to_blocks_of_the_image() -> None:
 def test_patch_normalisation_and_channels() -> None:
     rng = np.random.default_rng(1)
     image = rng.normal(size=(16, 16, 2)) * 5 + 3
-    cands = make_candidates(image, patch=4)
+    cands = make_candidates(image, patch=4, normalize="patch")
     assert cands.features.shape == (256, 32)
     assert cands.patch_shape == (4, 4, 2)
     np.testing.assert_allclose(cands.features.mean(axis=1), 0.0, atol=1e-5)
     np.testing.assert_allclose(cands.features.std(axis=1), 1.0, atol=1e-4)
-    flat = make_candidates(np.ones((8, 8)), patch=3)  # constant patches stay finite
+    levels = make_candidates(image, patch=1)  # the default keeps levels: the image, scaled
+    np.testing.assert_allclose(levels.features.reshape(16, 16, 2),
+                               (image - image.mean((0, 1))) / image.std((0, 1)), atol=1e-4)
+    flat = make_candidates(np.ones((8, 8)), patch=3, normalize="patch")  # stays finite
     assert np.all(np.isfinite(flat.features))
 
 
