@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.machine import machine_info, write_result
 from benchmarks.replay_problems import SUITE, Problem, ProblemSpec, load_problem
-from benchmarks.replay_report import report_table
+from benchmarks.replay_report import report_table, target_table
 from benchmarks.replay_strategies import STRATEGIES, Run
 
 logger = logging.getLogger("replay")
@@ -126,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.report is not None:
-        print(report_table([json.loads(Path(p).read_text()) for p in args.report]))
+        docs = [json.loads(Path(p).read_text()) for p in args.report]
+        print(target_table(docs))
+        print(report_table(docs))
         return 0
     os.environ.setdefault("XLA_FLAGS", f"--xla_cpu_multi_thread_eigen={args.threads > 1} "
                                        f"intra_op_parallelism_threads={args.threads}")

@@ -50,7 +50,8 @@ def summarize(docs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]
             label = r["strategy"] + (f" q={r['batch']}" if r["strategy"] == "core" else "") \
                 + (f" {r['variant']}" if r.get("variant") else "")
             by[label].append(run_metrics(problems[name], r, budget))
-        out[name] = {"_": {"budget": budget, "description": problems[name]["description"]}}
+        out[name] = {"_": {"budget": budget, "description": problems[name]["description"],
+                           "points": problems[name]["points"]}}
         for label, ms in by.items():
             out[name][label] = {k: [m[k] for m in ms] for k in ms[0]} | {"n": len(ms)}
     return out
@@ -77,4 +78,38 @@ def report_table(docs: list[dict[str, Any]]) -> str:
                          f"{'-' if not np.isfinite(round_s) else f'{round_s:.3f}'} | {ratio} |")
         if np.isfinite(rnd):
             lines.append(f"\nrandom's median recall: {rnd:.3f}")
+    return "\n".join(lines)
+
+
+def target_table(docs: list[dict[str, Any]], core: str = "core q=1") -> str:
+    """One line per problem: the campaign defaults against gpax and random, medians over
+    seeds at equal measurements, and whether each target holds (recall >= gpax and >= 3x
+    random's expected recall (budget / sites), best found >= gpax, model round >= 20x cheaper
+    than a gpax step)."""
+    lines = ["| problem | meas. | core recall | gpax recall (seeds) | random recall (expected) | "
+             "core best q | gpax best q | round core / gpax s | targets met |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, table in summarize(docs).items():
+        info = table.pop("_")
+        ours, gpax, rnd = table.get(core), table.get("gpax"), table.get("random")
+        if ours is None:
+            continue
+        med = {k: float(np.median(ours[k])) for k in ("recall", "best_q")}
+        expected = info["budget"] / info["points"]
+        r_rand = float(np.median(rnd["recall"])) if rnd else float("nan")
+        ok = [f"3x random {'yes' if med['recall'] >= 3 * expected else 'no'}"]
+        g_rec = g_best = g_round = float("nan")
+        if gpax:
+            g_rec, g_best = float(np.median(gpax["recall"])), float(np.median(gpax["best_q"]))
+            g_round = float(np.nanmedian(gpax["round_s"]))
+            ok += [f"recall {'yes' if med['recall'] >= g_rec else 'no'}",
+                   f"best {'yes' if med['best_q'] >= g_best else 'no'}"]
+        o_round = float(np.nanmedian(ours["round_s"]))
+        if gpax:
+            ok.append(f"20x {'yes' if g_round >= 20 * o_round else 'no'}")
+        lines.append(
+            f"| {name} | {info['budget']} | {med['recall']:.2f} | "
+            f"{g_rec:.2f} ({gpax['n'] if gpax else 0}) | {r_rand:.2f} ({expected:.3f}) | "
+            f"{med['best_q']:.4f} | "
+            f"{g_best:.4f} | {o_round:.2f} / {g_round:.1f} | {', '.join(ok)} |")
     return "\n".join(lines)
