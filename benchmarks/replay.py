@@ -122,13 +122,22 @@ def main(argv: list[str] | None = None) -> int:
                     help="persistent JAX compilation cache for gpax (same picks; a gpax user "
                          "without one pays the compile at every step)")
     ap.add_argument("--out", type=Path, default=None, help="OUT.json")
-    ap.add_argument("--report", nargs="*", default=None, help="print the table of OUT files")
+    ap.add_argument("--report", nargs="*", default=None,
+                    help="print the table of OUT files (with --out: also merge them there)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.report is not None:
         docs = [json.loads(Path(p).read_text()) for p in args.report]
         print(target_table(docs))
         print(report_table(docs))
+        if args.out:  # one file holding every run of the reports
+            merged: dict[str, Any] = {}
+            for doc in docs:
+                for name, res in doc["results"].items():
+                    merged.setdefault(name, {**res, "runs": []})["runs"] += res["runs"]
+            write_result(args.out, "replay", merged, parts=[
+                {"settings": d.get("settings"), "machine": d.get("machine"),
+                 "when": d.get("when")} for d in docs])
         return 0
     os.environ.setdefault("XLA_FLAGS", f"--xla_cpu_multi_thread_eigen={args.threads > 1} "
                                        f"intra_op_parallelism_threads={args.threads}")
