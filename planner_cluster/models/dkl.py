@@ -139,8 +139,10 @@ class DKLModel:
                      and self._fits_since_cold + 1 >= every)
         # (loss, steps, attempts, warm, gp, posterior) of every model trained for this fit
         trained: list[tuple[float, int, int, bool, Any, Any]] = []
+        # a first or forced cold fit tries cold_starts initialisations; a scheduled restart
+        # one (it competes with the warm continuation, and runs while the microscope waits)
         starts = (1 if self._gp is not None and not cold else 0) + \
-            (self.config.cold_starts if self._gp is None or cold or scheduled else 0)
+            (self.config.cold_starts if self._gp is None or cold else 1 if scheduled else 0)
         for start in range(starts):
             warm = start == 0 and self._gp is not None and not cold
             try:

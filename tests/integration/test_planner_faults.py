@@ -114,6 +114,11 @@ def test_scalarizer_change_rescores_and_replans(
         wait_for(lambda: any(e.kind == "replanned" and e.data["reason"] == "set_scalarizer"
                              for e in state.recent_events("c1", 500)),
                  timeout=60, what="a replan after the scalarizer change")
+        # the re-scored data gets a model of its own (a cold fit: wait for it, do not race
+        # the planner's shutdown)
+        wait_for(lambda: (plan := state.get_plan("c1")) is not None
+                 and plan.model_version > before.model_version, timeout=120,
+                 what="a model on the re-scored data")
         assert proc.wait(240) == 0
     config = state.require_campaign("c1").config
     assert config["scalarizer"]["name"] == "coercive_bias_positive"
