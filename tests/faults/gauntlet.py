@@ -60,14 +60,16 @@ class Gauntlet:
     figures: dict[str, Any] = field(default_factory=dict)
 
 
-def _until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+def _until(predicate: Callable[[], Any], timeout: float, what: str,
+           state: Callable[[], str] | None = None) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise GauntletError(f"timed out after {timeout:.0f} s waiting for {what}")
+            raise GauntletError(f"timed out after {timeout:.0f} s waiting for {what}"
+                                + (f"; {state()}" if state else ""))
         time.sleep(0.05)
 
 
@@ -227,8 +229,11 @@ def run_gauntlet(g: Gauntlet) -> dict[str, Any]:
         sample()
         measured = _measured(spool, cid)
         final = _until(lambda: (plan := store.get_plan(cid)) is not None
-                       and plan.stats.get("n_train") == measured and plan, g.step_timeout_s,
-                       "the final model on every measurement")
+                       and plan.stats.get("n_observed") == measured and plan, g.step_timeout_s,
+                       f"the final model on every measurement ({measured})",
+                       lambda: f"last plan: {store.get_plan(cid)}, status "
+                               f"{store.require_campaign(cid).status}, stored "
+                               f"{len(store.read_measurements(cid))}")
         t = tally(store, cid, replay_truth())
         fig.update(
             measured_by_edge=measured, stored=t.stored, lost=measured - t.distinct_points,

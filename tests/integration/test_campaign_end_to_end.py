@@ -51,7 +51,7 @@ def test_short_campaign_runs_to_the_end(redis_server: Any, local_ray: None, tmp_
             expected.tobytes()).digest()
     # the worker trains a last model on every measurement once the campaign is over
     wait_for(lambda: (plan := store.get_plan("c1")) is not None
-             and plan.stats.get("n_train") == 24, timeout=120, what="the final model")
+             and plan.stats.get("n_observed") == 24, timeout=120, what="the final model")
     assert store.require_campaign("c1").model_version >= 1
     assert {m.source for m in stored} >= {"seed"}
     store.close()
