@@ -191,13 +191,15 @@ class PlanningCore:
     def _seed_decision(self, excluded: IntArray, reason: str) -> Decision:
         taken = np.union1d(self.measured_indices, excluded)
         order = self._seed_order[~np.isin(self._seed_order, taken)]
-        want = self.settings.plan_size
-        if order.size < want:  # the seed plan ran out (vetoes): continue space-filling
+        # the seed plan is fixed: the microscope measures down it while the first model
+        # trains; it is extended only as far as the seeds still missing (vetoes, unscorable)
+        want = max(self.settings.seeds - self.n_scored, 1)
+        if order.size < want:  # the seed plan ran out: continue space-filling
             more = self.learner.seed_points(want - order.size + taken.size, np.random.default_rng(
                 [self.settings.acquisition.seed, 7, taken.size]))
             more = more[~np.isin(more, np.union1d(taken, order))]
             order = np.concatenate([order, more])[:want]
-        order = order[:want].astype(np.int64)
+        order = order[: self.settings.plan_size].astype(np.int64)
         return Decision(self.version_base, "seed", reason, self.n_observed, 0, order,
                         self.candidates.coords[order], np.zeros(order.size), "seed")
 
