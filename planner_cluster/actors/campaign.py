@@ -134,6 +134,7 @@ class CampaignWorker:
             if new:
                 last_id = new[-1].stream_id
                 planner.add(new)
+                self._state["n_observed"] = planner.n_observed
             controls = self.store.read_controls(self.campaign_id, control_cursor)
             for sid, control in controls:
                 try:
