@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from planner_cluster.campaign.settings import ACQUISITION_NAMES, ACQUISITION_PARAMS
 from planner_cluster.errors import AcquisitionError
 
 __all__ = [
@@ -261,3 +262,10 @@ def thompson(
     """One draw from the marginal posterior at each candidate (independent across candidates)."""
     del best_f, scale
     return np.asarray(sign * (mean + std * rng.standard_normal(mean.shape[0])), dtype=np.float64)
+
+
+# The settings schema names the acquisitions and their parameters (torch-free); the registry
+# must implement exactly those.
+if set(ACQUISITIONS) != set(ACQUISITION_NAMES) or any(
+        dict(spec.params) != ACQUISITION_PARAMS[name] for name, spec in ACQUISITIONS.items()):
+    raise ImportError("acquisition registry and campaign settings disagree")
