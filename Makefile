@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	# torch first and pinned: on CPU machines this picks the local CPU wheel; an unpinned
 	# torch pulled in by gpytorch would download gigabytes of CUDA packages.
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[planner,embedded,dev,monitor,fast,hdf5]"
+	$(PIP) install -q -e ".[planner,embedded,dev,monitor,fast,hdf5,bluesky,twin]"
 	rm -f $(VENV)/.installed-*
 	touch $@
 
