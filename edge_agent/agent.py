@@ -30,7 +30,7 @@ import protocol as p
 from edge_agent.commands import Commands, Verdict
 from edge_agent.config import EdgeConfig
 from edge_agent.control import AgentLock, ControlChannel
-from edge_agent.conversation import Conversation
+from edge_agent.conversation import Conversation, ConversationContext
 from edge_agent.delivery import Outbox
 from edge_agent.errors import (
     AcquisitionStopped,
@@ -38,7 +38,7 @@ from edge_agent.errors import (
     InstrumentError,
     SpoolFullError,
 )
-from edge_agent.instruments.base import Instrument
+from edge_agent.instruments.base import Instrument, ReportsAxis
 from edge_agent.instruments.registry import make_instrument
 from edge_agent.link import CurveFiles, Link
 from edge_agent.selection import Choice, PointPicker
@@ -182,7 +182,13 @@ class EdgeAgent:
         link = Link(self.ctx, self.config.planner, session, curve=self.curve,
                     heartbeat_s=self.config.heartbeat_s)
         self.commands = Commands(cid, self.state, self.picker, self.channel, self.instrument)
-        self.conv = Conversation(self, link)
+        axis = self.instrument.spectral_axis if isinstance(self.instrument, ReportsAxis) else None
+        self.conv = Conversation(ConversationContext(
+            config=self.config, info=self.info, spectral_axis=axis, spool=spool,
+            outbox=self.outbox, picker=self.picker, state=self.state,
+            apply_control=lambda action, args, user: self.commands.apply(
+                action, args, origin="planner", user=user),
+            vetoes=lambda: self.channel.vetoes(cid), fail=self._fail), link)
         self.conv.wake = self._wake_rx
         if self.outbox.pending:
             log.info("spool holds %d unacknowledged measurement(s): they are resent first",
@@ -342,6 +348,6 @@ class EdgeAgent:
             self.on_progress(self.progress())
 
     def progress(self) -> Progress:
-        return Progress(self.state.state.value, self.conv.phase, len(self.picker.measured),
+        return Progress(self.state.state.value, self.conv.phase.value, len(self.picker.measured),
                         self.outbox.pending, self.outbox.acked, self.picker.plan_version,
                         self.config.max_points)

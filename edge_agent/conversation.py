@@ -1,30 +1,38 @@
 """The protocol side of the agent loop (docs/protocol.md sections 7-9).
 
-Phases: ``down`` (waiting to retry) -> ``connecting`` (fresh DEALER, waiting for the
-connection) -> ``hello`` (hello sent) -> ``campaign`` (welcome got, campaign_start sent) ->
-``ready`` (campaign acked: scan, measurements, controls, heartbeats flow). Any silence of
-3 x heartbeat, unanswered handshake or failed send goes back to ``down`` with exponential
-backoff; the socket is closed and recreated, and everything unacked is sent again.
+Link phases (:mod:`edge_agent.link_phase`): ``down`` -> ``connecting`` -> ``hello`` ->
+``campaign`` -> ``ready``. Any silence of 3 x heartbeat, unanswered handshake or failed send
+goes back to ``down`` with exponential backoff; the socket is closed and recreated, and
+everything unacked is sent again.
+
+The conversation sees the agent only through a :class:`ConversationContext`: the spool, the
+outbox, the point picker, the run state, how to apply a planner's control, and a fatal-error
+callback.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import zmq
 
 import protocol as p
-from edge_agent.delivery import Reaction, Sent, SentLog, reaction
+from edge_agent.commands import Verdict
+from edge_agent.config import EdgeConfig
+from edge_agent.delivery import Outbox, Reaction, Sent, SentLog, reaction
 from edge_agent.errors import LinkError
-from edge_agent.instruments.base import ReportsAxis
+from edge_agent.instruments.base import InstrumentInfo
 from edge_agent.link import Backoff, Link
-from edge_agent.state import State
-
-if TYPE_CHECKING:
-    from edge_agent.agent import EdgeAgent
+from edge_agent.link_phase import HANDSHAKE, LinkPhase, LinkPhases
+from edge_agent.selection import PointPicker
+from edge_agent.spool import Spool
+from edge_agent.state import RunState, State
 
 log = logging.getLogger(__name__)
 SOFTWARE = "microscope-autopilot-edge 0.1.0"
@@ -32,15 +40,44 @@ SOFTWARE = "microscope-autopilot-edge 0.1.0"
 PLAN_DONE = frozenset({"finished", "stopped", "done", "complete"})
 
 
+@dataclass(frozen=True)
+class ConversationContext:
+    """All of the agent a conversation may use.
+
+    Attributes:
+        config: the run's configuration.
+        info: what the instrument reports (sent in ``hello``).
+        spectral_axis: sent in ``campaign_start`` when the instrument knows it.
+        spool: the durable spool (sequence numbers, measurements, campaign marks).
+        outbox: which spooled measurements are due, in flight or acknowledged.
+        picker: where to measure next (plans go in, counts come out).
+        state: the run state (reported in heartbeats; a finished plan stops it).
+        apply_control: applies a planner's control ``(action, args, user)``.
+        vetoes: every veto region the spool holds for this campaign.
+        fail: ends the run on a fatal error (the reason is logged and reported).
+    """
+
+    config: EdgeConfig
+    info: InstrumentInfo
+    spectral_axis: npt.NDArray[np.float64] | None
+    spool: Spool
+    outbox: Outbox
+    picker: PointPicker
+    state: RunState
+    apply_control: Callable[[str, dict[str, Any], str], Verdict]
+    vetoes: Callable[[], list[tuple[int, int, int, int]]]
+    fail: Callable[[str], None]
+
+
 class Conversation:
     """Link phases, inbound dispatch, error reactions, and sending what is due."""
 
-    def __init__(self, agent: EdgeAgent, link: Link) -> None:
-        self.agent = agent
-        self.cfg = agent.config
+    def __init__(self, ctx: ConversationContext, link: Link) -> None:
+        self.ctx = ctx
+        self.cfg = ctx.config
         self.link = link
         self.wake: zmq.Socket[Any] | None = None  # signalled when an acquisition ends
-        self.phase = "down"
+        self.phases = LinkPhases()
         self.backoff = Backoff(self.cfg.backoff_initial_s, self.cfg.backoff_max_s)
         self.heartbeat_s = self.cfg.heartbeat_s
         self.sent = SentLog()
@@ -49,7 +86,7 @@ class Conversation:
         self._last_heard = 0.0
         self._next_heartbeat = 0.0
         self._campaign_seq = -1
-        spool, cid = agent.spool, self.cfg.campaign
+        spool, cid = ctx.spool, self.cfg.campaign
         self.resume = self.cfg.resume or spool.get_meta(f"campaign:{cid}") is not None
         self.scan_acked = spool.get_meta(f"scan_acked:{cid}") == "1"
         self.scan_image: np.ndarray[Any, Any] | None = None
@@ -61,33 +98,38 @@ class Conversation:
         self._vetoes_shared = False
 
     @property
+    def phase(self) -> LinkPhase:
+        return self.phases.phase
+
+    @property
     def ready(self) -> bool:
-        return self.phase == "ready"
+        return self.phases.phase is LinkPhase.READY
 
     # -- link phases ---------------------------------------------------------------------
 
     def step(self, now: float) -> None:
-        if self.phase == "down" and now >= self._retry_at:
+        if self.phase is LinkPhase.DOWN and now >= self._retry_at:
             self.link.open()
-            self.phase, self._deadline = "connecting", now + self.cfg.hello_timeout_s
-        if self.phase == "connecting" and self.link.writable():
-            hello = p.Hello(self.cfg.edge_id, self.agent.info.describe(), software=SOFTWARE,
+            self.phases.fire("open")
+            self._deadline = now + self.cfg.hello_timeout_s
+        if self.phase is LinkPhase.CONNECTING and self.link.writable():
+            hello = p.Hello(self.cfg.edge_id, self.ctx.info.describe(), software=SOFTWARE,
                             versions=sorted(p.SUPPORTED_VERSIONS))
             if self._send(hello, "hello"):
-                self.phase = "hello"
-        if self.phase in ("connecting", "hello", "campaign") and now > self._deadline:
-            self.link_failed(f"no answer in phase {self.phase} within "
+                self.phases.fire("hello")
+        if self.phase in HANDSHAKE and now > self._deadline:
+            self.link_failed(f"no answer in phase {self.phase.value} within "
                              f"{self.cfg.hello_timeout_s:g} s")
-        elif self.phase == "ready":
+        elif self.ready:
             if now - self._last_heard > 3 * self.heartbeat_s:
                 self.link_failed(f"planner silent for {now - self._last_heard:.1f} s "
                                  f"(3 x heartbeat {self.heartbeat_s:g} s)")
             elif now >= self._next_heartbeat:
                 self._next_heartbeat = now + self.heartbeat_s
-                a = self.agent
-                stats = {"measured": len(a.picker.measured), "pending": a.outbox.pending,
-                         "acked": a.outbox.acked, "plan_version": a.picker.plan_version}
-                self._send(p.Heartbeat(a.state.state.value, self.cfg.campaign, stats),
+                c = self.ctx
+                stats = {"measured": len(c.picker.measured), "pending": c.outbox.pending,
+                         "acked": c.outbox.acked, "plan_version": c.picker.plan_version}
+                self._send(p.Heartbeat(c.state.state.value, self.cfg.campaign, stats),
                            "heartbeat")
 
     def link_failed(self, reason: str) -> None:
@@ -95,16 +137,16 @@ class Conversation:
         log.warning("link to %s down: %s; reconnecting in %.2f s (measurements stay spooled)",
                     self.cfg.planner, reason, delay)
         self.link.close()
-        self.agent.outbox.requeue_all()
+        self.ctx.outbox.requeue_all()
         self._forwarded_now.clear()
         self._scan_sent_at = None
-        self.phase = "down"
+        self.phases.fire("lose")
         self._retry_at = time.monotonic() + delay
 
     def _send(self, body: p.Body, kind: str, *, seq: int | None = None,
               session_id: str | None = None, parent: p.Header | None = None,
               key: str = "") -> bool:
-        seq = self.agent.spool.next_seq() if seq is None else seq
+        seq = self.ctx.spool.next_seq() if seq is None else seq
         try:
             msg = self.link.send(body, seq=seq, session_id=session_id, parent=parent)
         except LinkError as exc:
@@ -114,16 +156,15 @@ class Conversation:
         return True
 
     def _start_campaign(self, now: float) -> None:
-        instrument = self.agent.instrument
-        axis = instrument.spectral_axis if isinstance(instrument, ReportsAxis) else None
         body = p.CampaignStart(self.cfg.campaign, self.cfg.campaign_settings(),
-                               resume=self.resume, spectral_axis=axis)
-        self._campaign_seq = self.agent.spool.next_seq()
+                               resume=self.resume, spectral_axis=self.ctx.spectral_axis)
+        self._campaign_seq = self.ctx.spool.next_seq()
         if self._send(body, "campaign_start", seq=self._campaign_seq):
-            self.phase, self._deadline = "campaign", now + self.cfg.hello_timeout_s
+            self.phases.fire("start_campaign")
+            self._deadline = now + self.cfg.hello_timeout_s
 
     def close(self) -> None:
-        if self.agent.state.state is State.ABORTED and self.ready:
+        if self.ctx.state.state is State.ABORTED and self.ready:
             self._send(p.Heartbeat("aborted", self.cfg.campaign, {}), "heartbeat")
         self.link.close()
 
@@ -146,25 +187,25 @@ class Conversation:
             body = msg.body
             if isinstance(body, p.Ack) and not self._is_own(body.seq):
                 if body.status == "refused":  # not in spec v1 for measurements: keep it aside
-                    self.agent.outbox.reject(body.seq, "refused", body.detail)
+                    self.ctx.outbox.reject(body.seq, "refused", body.detail)
                 else:
                     acks.append(body.seq)
                     duplicates += body.status == "duplicate"
                 continue
             self._dispatch(msg, now)
         if acks:
-            self.agent.outbox.ack(acks, duplicates)
+            self.ctx.outbox.ack(acks, duplicates)
 
     def _refuse_inbound(self, exc: p.ProtocolError) -> None:
         log.warning("refused a message from the planner: %s", exc)
         if isinstance(exc, p.AuthenticationError):
             # Never answered: the planner could not authenticate the answer either.
-            if self.phase == "hello" and exc.code in (p.ErrorCode.BAD_SIGNATURE,
+            if self.phase is LinkPhase.HELLO and exc.code in (p.ErrorCode.BAD_SIGNATURE,
                                                       p.ErrorCode.MISSING_SIGNATURE):
-                self.agent._fail(f"the planner's answer failed the signature check ({exc}): "
+                self.ctx.fail(f"the planner's answer failed the signature check ({exc}): "
                                  "the signing keys or schemes differ")
             return
-        if self.link.is_open and self.phase != "connecting":
+        if self.link.is_open and self.phase is not LinkPhase.CONNECTING:
             detail = {k: v for k, v in exc.detail.items() if isinstance(v, str | int | list)}
             self._send(p.Error(exc.code.value, exc.message, detail), "error")
 
@@ -176,9 +217,9 @@ class Conversation:
     def _dispatch(self, msg: p.Message, now: float) -> None:
         body = msg.body
         if isinstance(body, p.Welcome):
-            if self.phase == "hello":
+            if self.phase is LinkPhase.HELLO:
                 if body.version not in p.SUPPORTED_VERSIONS:
-                    self.agent._fail(f"planner chose protocol version {body.version}")
+                    self.ctx.fail(f"planner chose protocol version {body.version}")
                     return
                 if body.heartbeat_s > 0:
                     self.heartbeat_s = body.heartbeat_s
@@ -199,9 +240,9 @@ class Conversation:
                                {"msg_type": msg.msg_type}), "error", parent=msg.header)
 
     def _on_ack(self, body: p.Ack, now: float) -> None:
-        if body.seq == self._campaign_seq and self.phase == "campaign":
+        if body.seq == self._campaign_seq and self.phase is LinkPhase.CAMPAIGN:
             if body.status == "refused":
-                self.agent._fail(f"planner refused campaign {self.cfg.campaign}: {body.detail}")
+                self.ctx.fail(f"planner refused campaign {self.cfg.campaign}: {body.detail}")
                 return
             log.info("campaign %s %s", self.cfg.campaign, body.detail or body.status)
             if body.detail == "created" and self.scan_acked:  # the planner lost it
@@ -209,8 +250,9 @@ class Conversation:
                             self.cfg.campaign)
                 self.scan_acked, self._scan_seq, self._scan_sent_at = False, -1, None
                 self.scan_needed = self.scan_image is None
-            self.phase, self.resume = "ready", True
-            self.agent.spool.write(lambda: self.agent.spool.set_meta(
+            self.phases.fire("acked")
+            self.resume = True
+            self.ctx.spool.write(lambda: self.ctx.spool.set_meta(
                 f"campaign:{self.cfg.campaign}", "started"))
             self.backoff.reset()
             self._last_heard, self._next_heartbeat = now, now
@@ -218,7 +260,7 @@ class Conversation:
                 self._share_vetoes()
         elif body.seq == self._scan_seq:
             self.scan_acked, self.scan_image = True, None
-            self.agent.spool.write(lambda: self.agent.spool.set_meta(
+            self.ctx.spool.write(lambda: self.ctx.spool.set_meta(
                 f"scan_acked:{self.cfg.campaign}", "1"))
         else:
             for key, (seq, control) in list(self._forwards.items()):
@@ -234,11 +276,11 @@ class Conversation:
                                f"{self.cfg.campaign!r}", {"field": "campaign_id"}),
                        "error", parent=header)
             return
-        verdict = self.agent.picker.offer_plan(plan.model_version, plan.points)
+        verdict = self.ctx.picker.offer_plan(plan.model_version, plan.points)
         if not verdict.used:
             log.debug("plan ignored: %s", verdict.reason)
         if verdict.out_of_bounds:
-            shape = self.agent.info.grid_shape
+            shape = self.ctx.info.grid_shape
             log.warning("refused %d point(s) of plan %d outside the %d x %d field of view: %s",
                         len(verdict.out_of_bounds), plan.model_version, *shape,
                         verdict.out_of_bounds[:10])
@@ -248,15 +290,14 @@ class Conversation:
                                {"points": [list(pt) for pt in verdict.out_of_bounds[:100]],
                                 "model_version": plan.model_version, "grid": list(shape)}),
                        "error", parent=header)
-        if plan.status in PLAN_DONE and self.agent.state.can("stop"):
-            self.agent.state.fire("stop", f"planner reports the campaign {plan.status}")
+        if plan.status in PLAN_DONE and self.ctx.state.can("stop"):
+            self.ctx.state.fire("stop", f"planner reports the campaign {plan.status}")
 
     def _on_control(self, header: p.Header, control: p.Control) -> None:
         if control.campaign_id != self.cfg.campaign:
             verdict_ok, detail = False, f"this edge runs campaign {self.cfg.campaign!r}"
         else:
-            verdict = self.agent.commands.apply(control.action, control.args, origin="planner",
-                                                user=control.user)
+            verdict = self.ctx.apply_control(control.action, control.args, control.user)
             verdict_ok, detail = verdict.accepted, verdict.detail
         self._send(p.Ack(header.seq, "accepted" if verdict_ok else "refused", detail), "ack",
                    parent=header)
@@ -268,30 +309,32 @@ class Conversation:
         log.warning("planner error for %s: [%s] %s -> %s", what, err.code, err.message,
                     todo.value)
         if todo is Reaction.STOP:
-            self.agent._fail(f"planner refused {what}: [{err.code}] {err.message}")
+            self.ctx.fail(f"planner refused {what}: [{err.code}] {err.message}")
         elif todo is Reaction.HELLO_AGAIN:
             self.link_failed("planner does not know this connection; saying hello again")
             self._retry_at = 0.0
         elif sent is None:
             return
         elif todo is Reaction.START_CAMPAIGN:
-            self.agent.outbox.requeue_all()
+            if not self.phases.can("start_campaign"):
+                return  # the link went down meanwhile: the next hello starts it
+            self.ctx.outbox.requeue_all()
             self.resume, self.scan_acked = False, False
             self._scan_seq, self._scan_sent_at = -1, None
             self.scan_needed = self.scan_image is None  # the agent rescans between spectra
             self._start_campaign(now)
         elif sent.kind == "measurement":
             if todo is Reaction.RESEND_NOW:
-                self.agent.outbox.resend_now(sent.seq)
+                self.ctx.outbox.resend_now(sent.seq)
             elif todo is Reaction.DROP:
-                self.agent.outbox.reject(sent.seq, err.code, err.message)
+                self.ctx.outbox.reject(sent.seq, err.code, err.message)
         elif sent.kind == "scan":
             if todo is Reaction.DROP:
-                self.agent._fail(f"planner refused the structural scan: {err.message}")
+                self.ctx.fail(f"planner refused the structural scan: {err.message}")
             elif todo is Reaction.RESEND_NOW:
                 self._scan_sent_at = None
         elif sent.kind == "campaign_start" and todo is Reaction.DROP:
-            self.agent._fail(f"planner refused campaign_start: {err.message}")
+            self.ctx.fail(f"planner refused campaign_start: {err.message}")
 
     # -- outbound ------------------------------------------------------------------------------
 
@@ -302,13 +345,13 @@ class Conversation:
     def forward(self, action: str, args: dict[str, Any], user: str) -> None:
         """Tell the planner about a local veto or added point (resent until acked)."""
         control = p.Control(self.cfg.campaign, action, args, user, control_id=p.new_id())
-        self._forwards[control.control_id] = (self.agent.spool.next_seq(), control)
+        self._forwards[control.control_id] = (self.ctx.spool.next_seq(), control)
 
     def _share_vetoes(self) -> None:
         """Tell the planner every veto this spool holds (once per run): a restarted planner,
         or one that never heard a veto made while the link was down, learns them."""
         self._vetoes_shared = True
-        regions = self.agent.channel.vetoes(self.cfg.campaign)
+        regions = self.ctx.vetoes()
         points = [[r0, c0] for r0, c0, r1, c1 in regions if (r0, c0) == (r1, c1)]
         if points:
             self.forward("veto", {"points": points}, "edge")
@@ -326,8 +369,8 @@ class Conversation:
         if self.scan_image is not None and not self.scan_acked and (
                 self._scan_sent_at is None or now - self._scan_sent_at >= self.cfg.resend_after_s):
             if self._scan_seq < 0:
-                self._scan_seq = self.agent.spool.next_seq()
-            channels = list(self.agent.info.channels)
+                self._scan_seq = self.ctx.spool.next_seq()
+            channels = list(self.ctx.info.channels)
             if self._send(p.Scan(self.cfg.campaign, self.scan_image, channels), "scan",
                           seq=self._scan_seq):
                 self._scan_sent_at = now
@@ -337,7 +380,7 @@ class Conversation:
                     self._forwarded_now.add(key)
         if not self.scan_acked:
             return
-        outbox, spool = self.agent.outbox, self.agent.spool
+        outbox, spool = self.ctx.outbox, self.ctx.spool
         for seq in outbox.due(now):
             item = spool.get(seq)
             if item is None:
