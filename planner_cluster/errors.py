@@ -79,4 +79,12 @@ class AcquisitionError(PlannerError, ValueError):
 
 
 class CampaignConfigError(ConfigError):
-    """A campaign setting is unknown or invalid (refused before anything is planned)."""
+    """A campaign setting is unknown or invalid (refused before anything is planned).
+
+    Attributes:
+        field: the key path of the bad setting (``acquisition.params.xi``; ``""``: the map).
+    """
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field

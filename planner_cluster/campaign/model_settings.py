@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import ConfigDict, Field
 
 __all__ = ["DKLConfig"]
 
@@ -36,23 +38,26 @@ class DKLConfig:
         predict_batch: rows per chunk when embedding / predicting.
     """
 
-    latent_dim: int = 2
-    hidden: tuple[int, ...] = (64, 64)
-    activation: str = "relu"
-    extractor: str = "mlp"
+    # read by the campaign schema (planner_cluster.campaign.schema): unknown keys are refused
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(extra="forbid")
+
+    latent_dim: Annotated[int, Field(ge=1, le=64)] = 2
+    hidden: tuple[Annotated[int, Field(ge=1, le=4096)], ...] = (64, 64)
+    activation: Literal["relu", "tanh", "silu"] = "relu"
+    extractor: Literal["mlp", "cnn"] = "mlp"
     patch_shape: tuple[int, int, int] | None = None
     kernel: Literal["rbf", "matern52"] = "rbf"
-    lr: float = 0.05
-    adam_beta1: float = 0.5
-    iterations: int = 100
-    warm_iterations: int = 30
-    cold_restart_every: int = 10
-    cold_starts: int = 2
-    weight_prior_std: float | None = 1.0
+    lr: Annotated[float, Field(gt=0, le=10)] = 0.05
+    adam_beta1: Annotated[float, Field(ge=0, lt=1)] = 0.5
+    iterations: Annotated[int, Field(ge=1, le=100_000)] = 100
+    warm_iterations: Annotated[int, Field(ge=1, le=100_000)] = 30
+    cold_restart_every: Annotated[int, Field(ge=0)] = 10
+    cold_starts: Annotated[int, Field(ge=1, le=32)] = 2
+    weight_prior_std: Annotated[float, Field(gt=0)] | None = 1.0
     hyper_priors: bool = True
-    noise_floor: float = 1e-4
-    max_attempts: int = 3
-    seed: int = 0
+    noise_floor: Annotated[float, Field(gt=0, lt=1)] = 1e-4
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    seed: Annotated[int, Field(ge=0)] = 0
     device: str = "cpu"
     dtype: Literal["float32", "float64"] = "float64"
-    predict_batch: int = 1024
+    predict_batch: Annotated[int, Field(ge=1)] = 1024

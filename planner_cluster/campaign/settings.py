@@ -2,8 +2,9 @@
 offline replay and every benchmark use.
 
 Read from the config map the edge sent in ``campaign_start`` (and changed at run time by
-controls), validated once; bad settings are a :class:`CampaignConfigError` that names the
-setting. Torch-free: the gateway and the monitor import it without the model stack.
+controls), checked by the strict wire schema of :mod:`.schema`; bad settings are a
+:class:`~planner_cluster.errors.CampaignConfigError` that names the key path. Torch-free:
+the gateway and the monitor import it without the model stack.
 
 Defaults were chosen with ``benchmarks/replay.py`` (see benchmarks/README.md, "Replay"):
 image-wide patch normalisation (levels matter: per-patch normalisation left the model near
@@ -13,12 +14,12 @@ points before the first model.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal, get_args
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 from planner_cluster.campaign.model_settings import DKLConfig
-from planner_cluster.errors import CampaignConfigError
 
 __all__ = ["ACQUISITION_NAMES", "AcquisitionPolicy", "CampaignSettings", "Normalization"]
 
@@ -79,7 +80,7 @@ class CampaignSettings:
     """
 
     scalarizer: str = "loop_area"
-    scalarizer_params: Mapping[str, Any] | None = None
+    scalarizer_params: Mapping[str, Any] = field(default_factory=dict)
     acquisition: AcquisitionPolicy = AcquisitionPolicy()
     patch: int = 8
     stride: int = 1
@@ -92,75 +93,30 @@ class CampaignSettings:
     model: DKLConfig = DKLConfig()
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> CampaignSettings:
-        """Settings from a campaign config map (missing keys take the defaults)."""
-        try:
-            settings = _parse(cls, config)
-        except CampaignConfigError:
-            raise
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise CampaignConfigError(f"bad campaign config: {exc}") from None
-        settings.validate()
-        return settings
+    def from_config(cls, config: Mapping[str, Any],
+                    spectral_axis: Sequence[float] | None = None) -> CampaignSettings:
+        """Settings from a campaign config map, checked by the wire schema
+        (:mod:`.schema`); missing keys take the defaults above."""
+        from planner_cluster.campaign.schema import validate_config
+
+        return validate_config(config, spectral_axis).settings()
 
     def validate(self) -> None:
-        """Raise :class:`CampaignConfigError` unless every setting is usable."""
-        from planner_cluster.scalarizers import SCALARIZERS  # numpy only
+        """Raise :class:`CampaignConfigError` unless every setting is usable (the same rules
+        as a config map at the gateway's door)."""
+        from planner_cluster.campaign.schema import validate_config
 
-        if self.scalarizer not in SCALARIZERS:
-            raise CampaignConfigError(
-                f"unknown scalarizer {self.scalarizer!r}; known: {sorted(SCALARIZERS)}")
+        validate_config(self.to_config())
+
+    def to_config(self) -> dict[str, Any]:
+        """The config map these settings are read from (JSON values only)."""
         pol = self.acquisition
-        if pol.name not in ACQUISITION_NAMES:
-            raise CampaignConfigError(
-                f"unknown acquisition {pol.name!r}; known: {sorted(ACQUISITION_NAMES)}")
-        unknown = sorted(set(pol.params) - set(ACQUISITION_PARAMS[pol.name]))
-        if unknown:
-            raise CampaignConfigError(f"acquisition {pol.name} has no parameter(s) {unknown}; "
-                                      f"allowed: {sorted(ACQUISITION_PARAMS[pol.name])}")
-        for key, value in pol.params.items():
-            if not isinstance(value, int | float) or not value >= 0:
-                raise CampaignConfigError(f"acquisition parameter {key} must be a number >= 0")
-        if pol.diversity not in ("believer", "penalize"):
-            raise CampaignConfigError("acquisition diversity must be believer or penalize")
-        if self.normalize not in get_args(Normalization):
-            raise CampaignConfigError(f"normalize must be one of {get_args(Normalization)}")
-        if min(self.patch, self.stride, self.patch_scale, self.batch, self.plan_size,
-               self.ensemble, self.seeds) < 1:
-            raise CampaignConfigError("patch, stride, patch_scale, seeds, batch, plan_size and "
-                                      "ensemble must be >= 1")
-
-
-def _section(config: Mapping[str, Any], key: str) -> dict[str, Any]:
-    raw = config.get(key, {}) or {}
-    return {"name": raw} if isinstance(raw, str) else dict(raw)
-
-
-def _parse(cls: type[CampaignSettings], config: Mapping[str, Any]) -> CampaignSettings:
-    scal = _section(config, "scalarizer")
-    acq = _section(config, "acquisition")
-    model_raw = dict(config.get("model", {}) or {})
-    unknown = set(model_raw) - {f.name for f in fields(DKLConfig)}
-    if unknown:
-        raise CampaignConfigError(f"unknown model setting(s) {sorted(unknown)}")
-    if "hidden" in model_raw:
-        model_raw["hidden"] = tuple(int(h) for h in model_raw["hidden"])
-    d = cls()
-    return cls(
-        scalarizer=str(scal.get("name", d.scalarizer)),
-        scalarizer_params=dict(scal.get("params", {}) or {}),
-        acquisition=AcquisitionPolicy(
-            name=str(acq.get("name", d.acquisition.name)),
-            maximize=bool(acq.get("maximize", True)),
-            params=dict(acq.get("params", {}) or {}),
-            diversity=str(acq.get("diversity", d.acquisition.diversity)),
-            travel_weight=float(acq.get("travel_weight", 0.0)),
-            seed=int(config.get("seed", 0))),
-        patch=int(config.get("patch", d.patch)), stride=int(config.get("stride", d.stride)),
-        patch_scale=int(config.get("patch_scale", d.patch_scale)),
-        normalize=str(config.get("normalize", d.normalize)),  # type: ignore[arg-type]
-        seeds=int(config.get("seeds", d.seeds)), batch=int(config.get("batch", d.batch)),
-        plan_size=int(config.get("plan_size", d.plan_size)),
-        ensemble=int(config.get("ensemble", d.ensemble)),
-        model=replace(DKLConfig(), **model_raw),
-    )
+        return {
+            "scalarizer": {"name": self.scalarizer, "params": dict(self.scalarizer_params or {})},
+            "acquisition": {"name": pol.name, "maximize": pol.maximize, "params": dict(pol.params),
+                            "diversity": pol.diversity, "travel_weight": pol.travel_weight},
+            "model": json.loads(json.dumps(asdict(self.model))),
+            "patch": self.patch, "stride": self.stride, "patch_scale": self.patch_scale,
+            "normalize": self.normalize, "seeds": self.seeds, "batch": self.batch,
+            "plan_size": self.plan_size, "ensemble": self.ensemble, "seed": pol.seed,
+        }
