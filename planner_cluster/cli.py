@@ -18,6 +18,9 @@ campaigns_app = typer.Typer(add_completion=False, help="List campaigns and their
 RedisOpt = Annotated[str | None, typer.Option("--redis", help="Redis URL; empty: embedded")]
 ConfigOpt = Annotated[str | None, typer.Option("--config", help="TOML config file")]
 PrefixOpt = Annotated[str | None, typer.Option("--prefix", help="Redis key prefix")]
+RedisPasswordOpt = Annotated[str | None, typer.Option(
+    "--redis-password-file", help="file holding the Redis password (the embedded server's: "
+    "DATA_DIR/redis/password)")]
 
 
 @planner_app.command()
@@ -34,9 +37,14 @@ def planner(
     curve_authorized: Annotated[str | None, typer.Option(help="folder of edge .key files")]
     = None,
     data_dir: Annotated[str | None, typer.Option(help="blobs and embedded Redis data")] = None,
+    redis_password_file: RedisPasswordOpt = None,
+    insecure_redis: Annotated[bool, typer.Option(
+        "--insecure-redis", help="accept an external Redis without a password (test networks)")]
+    = False,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
 ) -> None:
     """Serve edges until interrupted."""
+    from .redis_folder import RedisServerError
     from .service import PlannerService
 
     logging.basicConfig(level=log_level.upper(),
@@ -46,7 +54,8 @@ def planner(
             "redis_url": redis, "redis_prefix": prefix, "ray": ray, "bind": bind,
             "signing_key_file": signing_key, "signing_scheme": signing_scheme,
             "curve_secret_file": curve_secret, "curve_authorized_dir": curve_authorized,
-            "data_dir": data_dir})
+            "data_dir": data_dir, "redis_password_file": redis_password_file,
+            "insecure_redis": insecure_redis or None})  # unset: the file's value
     except ConfigError as exc:
         typer.echo(f"autopilot planner: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -60,7 +69,11 @@ def planner(
         signal.signal(signal.SIGTERM, on_signal)
 
     install_signals()
-    service.run(on_started=install_signals)
+    try:
+        service.run(on_started=install_signals)
+    except (ConfigError, RedisServerError) as exc:
+        typer.echo(f"autopilot planner: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @campaigns_app.command()
@@ -68,6 +81,7 @@ def campaigns(
     config_file: ConfigOpt = None,
     redis: RedisOpt = None,
     prefix: PrefixOpt = None,
+    redis_password_file: RedisPasswordOpt = None,
 ) -> None:
     """List every campaign: status, owner, edge, points, model version."""
     from rich.console import Console
@@ -75,7 +89,8 @@ def campaigns(
 
     from .state import StateStore
 
-    config = load_config(config_file, overrides={"redis_url": redis, "redis_prefix": prefix})
+    config = load_config(config_file, overrides={"redis_url": redis, "redis_prefix": prefix,
+                                                 "redis_password_file": redis_password_file})
     if not config.redis_url:
         typer.echo("autopilot campaigns: --redis URL is required", err=True)
         raise typer.Exit(2)

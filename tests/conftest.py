@@ -38,7 +38,8 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[Any]:
-    """One real Redis-compatible server per test session, on a free loopback port."""
+    """One real Redis-compatible server per test session, on a free loopback port, behind a
+    random password (``server.url`` carries it)."""
     from planner_cluster.redis_server import RedisServer
 
     server = RedisServer(appendonly=True).start()

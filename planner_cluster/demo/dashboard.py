@@ -38,8 +38,12 @@ class Dashboard:
         note: what to tell the user (address and token, or why there is none).
     """
 
-    def __init__(self, redis_url: str, prefix: str, port: int, run_dir: Path) -> None:
+    def __init__(self, redis_url: str, prefix: str, port: int, run_dir: Path, *,
+                 password_file: str = "") -> None:
+        # The password goes by file: a command line is readable by every local user.
         self.store_args = ["--redis", redis_url, "--prefix", prefix]
+        if password_file:
+            self.store_args += ["--redis-password-file", password_file]
         self.port = port
         self.dir = run_dir
         self.address = ""

@@ -158,7 +158,8 @@ class DemoRun:
         truth_file = self.dir / "truth.npz"
         truth = self._child("export-truth", "edge", "export-truth", spec, str(truth_file))
         self.dashboard = Dashboard(self.service.redis_url, self.config.redis_prefix,
-                                   free_port(), self.dir).start()
+                                   free_port(), self.dir,
+                                   password_file=self.service.redis_password_file).start()
         edge_toml = self.dir / "edge.toml"
         edge_toml.write_text(edge_config_toml(campaign_config(
             p, scalarizer=o.scalarizer, acquisition=o.acquisition, batch=o.batch, seed=o.seed)))

@@ -54,7 +54,7 @@ def test_planner_will_not_start_without_the_redis_password(tmp_path: Path) -> No
             [sys.executable, "-m", "protocol.cli", "planner", "--redis",
              f"redis://127.0.0.1:{server.port}/0", "--ray", "local", "--bind",
              f"tcp://127.0.0.1:{free_port()}", "--signing-key", str(write_key(tmp_path)),
-             "--data-dir", str(tmp_path / "data")],
+             "--data-dir", str(tmp_path / "data"), "--insecure-redis"],
             cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert "Authentication required" in done.stdout + done.stderr

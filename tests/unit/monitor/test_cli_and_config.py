@@ -26,7 +26,7 @@ from tests.conftest import wait_for
 
 def _url(store: StateStore) -> str:
     kw = store.r.connection_pool.connection_kwargs
-    return f"redis://{kw['host']}:{kw['port']}/{kw.get('db', 0)}"
+    return f"redis://:{kw['password']}@{kw['host']}:{kw['port']}/{kw.get('db', 0)}"
 
 
 def test_add_user_prints_a_working_token_once(store: StateStore,
