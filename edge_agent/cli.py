@@ -11,6 +11,7 @@
     autopilot edge export-dataset NAME|all OUT_DIR [--data-dir DIR]   (replay files, .h5)
     autopilot edge drivers
     autopilot edge spool --spool ./spool                (what the spool holds)
+    autopilot edge serve-twin beps|replay:PATH|sim:loops [--host H --port 9092]   (Pyro5 twin)
 
 argparse only: the edge stays light. Exit codes: 0 done, 1 failed, 2 usage or config error,
 3 aborted, 4 stopped with measurements still spooled (they are resent by the next run).
@@ -29,7 +30,7 @@ from typing import Any
 from edge_agent.errors import ConfigError, EdgeAgentError
 
 log = logging.getLogger(__name__)
-SUBCOMMANDS = ("run", "ctl", "export-truth", "export-dataset", "drivers", "spool")
+SUBCOMMANDS = ("run", "ctl", "export-truth", "export-dataset", "drivers", "spool", "serve-twin")
 
 # (flag, config field, type, help)
 _RUN_FLAGS: list[tuple[str, str, type, str]] = [
@@ -88,6 +89,14 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("drivers", help="list instrument drivers")
     spool = sub.add_parser("spool", help="show what a spool folder holds")
     spool.add_argument("--spool", type=Path, required=True)
+    twin = sub.add_parser("serve-twin", help="serve a replay dataset over Pyro5 as a "
+                          "DTMicroscope-style twin (the edge drives it with twin:HOST:PORT)")
+    twin.add_argument("dataset", help="a dataset name or file, or a replay:/sim: spec")
+    twin.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    twin.add_argument("--port", type=int, default=9092, help="port (0: any free port)")
+    twin.add_argument("--noise", type=float, default=0.0, help="noise, relative to the std")
+    twin.add_argument("--seed", type=int, default=0, help="noise seed")
+    twin.add_argument("--data-dir", help="where the built-in datasets' files are")
     return parser
 
 
@@ -110,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             return _export_dataset(args)
         if args.command == "spool":
             return _spool(args)
+        if args.command == "serve-twin":
+            return _serve_twin(args)
         return _drivers()
     except ConfigError as exc:
         print(f"autopilot edge: {exc.message}", file=sys.stderr)
@@ -238,6 +249,22 @@ def _drivers() -> int:
 
     for kind, text in drivers().items():
         print(f"{kind:8s} {text}")
+    return 0
+
+
+def _serve_twin(args: argparse.Namespace) -> int:
+    try:
+        from edge_agent.instruments import pyro_twin_server as twin
+    except ImportError as exc:
+        raise ConfigError("serve-twin needs Pyro5: pip install 'microscope-autopilot[twin]'",
+                          field="command") from exc
+    _setup_logging("INFO")
+    dataset = twin.load_served_dataset(args.dataset, args.data_dir)
+    server = twin.TwinServer(twin.ReplayTwin(dataset, noise=args.noise, seed=args.seed),
+                             host=args.host, port=args.port)
+    print(f"serving {dataset.name} ({dataset.attribution}) at {server.uri}\n"
+          f"edge: --instrument {server.spec}   (Ctrl-C stops)", flush=True)
+    twin.serve_until_stopped(server)
     return 0
 
 

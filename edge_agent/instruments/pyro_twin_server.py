@@ -14,6 +14,7 @@ DTMicroscope's list. One microscope is shared by every connection.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from typing import Any
 
@@ -21,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import Pyro5.api
 
+from edge_agent.errors import ConfigError
 from edge_agent.instruments.datasets import ReplayDataset
 from edge_agent.instruments.pyro_twin import OBJECT_ID
 
@@ -151,3 +153,35 @@ class TwinServer:
     def shutdown(self) -> None:
         self._running = False
         self.daemon.shutdown()
+
+
+def load_served_dataset(text: str, data_dir: str | None = None) -> ReplayDataset:
+    """What ``serve-twin`` serves: a ``replay:``/``sim:`` spec, a dataset name or a file."""
+    from edge_agent.instruments.registry import make_instrument
+    from edge_agent.instruments.replay import ReplayMicroscope, load_target
+
+    kind = text.partition(":")[0]
+    if kind not in ("replay", "sim"):
+        return load_target(text, data_dir)
+    instrument = make_instrument(text, dwell_s=0.0,
+                                 data_dir=data_dir if kind == "replay" else None)
+    if not isinstance(instrument, ReplayMicroscope):
+        raise ConfigError(f"{text} is not a replay", field="dataset")
+    return instrument.dataset
+
+
+def serve_until_stopped(server: TwinServer) -> None:
+    """Serve on a thread until SIGINT or SIGTERM (the main thread only waits for them)."""
+    stopped = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stopped.set())
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    thread = threading.Thread(target=server.serve, name="twin-server", daemon=True)
+    thread.start()
+    try:
+        while not stopped.wait(0.5) and thread.is_alive():
+            pass
+    finally:
+        server.shutdown()
+        thread.join(10)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

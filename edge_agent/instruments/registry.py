@@ -37,7 +37,7 @@ def driver(kind: str, help: str = "") -> Callable[[Factory], Factory]:
 
 def _load_builtin() -> None:
     # Importing the modules runs their @driver decorators.
-    from edge_agent.instruments import replay, simulated  # noqa: F401
+    from edge_agent.instruments import ophyd_driver, pyro_twin, replay, simulated  # noqa: F401
 
 
 def drivers() -> dict[str, str]:

@@ -126,7 +126,7 @@ def test_spec_parsing() -> None:
 
 
 def test_unknown_driver_and_parameter_are_clear() -> None:
-    with pytest.raises(UnknownDriverError, match="known: replay, sim"):
+    with pytest.raises(UnknownDriverError, match="known: ophyd, replay, sim, twin"):
         make_instrument("vendor:x")
     with pytest.raises(ConfigError, match="takes no parameter"):
         make_instrument("sim:loops?size=16&colour=red")
