@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import queue
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -76,12 +77,13 @@ class RunResult:
     @property
     def exit_code(self) -> int:
         """0 finished and all acked; 1 failed; 3 aborted; 4 finished with data still spooled
-        (or stopped because the spool was full)."""
-        if self.state == State.FAILED.value:
-            return 1
-        if self.state == State.ABORTED.value:
-            return 3
-        return 4 if self.pending or self.error else 0
+        (or stopped because the spool was full); 5 interrupted by a service stop (SIGTERM):
+        the campaign stays open and the next run resumes it."""
+        return EXIT_CODES.get(self.state, 4 if self.pending or self.error else 0)
+
+
+#: Exit codes fixed by the final state (``finished`` gives 0 or 4, see RunResult.exit_code).
+EXIT_CODES = {State.FAILED.value: 1, State.ABORTED.value: 3, State.INTERRUPTED.value: 5}
 
 
 class EdgeAgent:
@@ -113,6 +115,7 @@ class EdgeAgent:
         self.state = RunState()
         self.state.on_change(self._state_changed)
         self._requests: queue.Queue[tuple[str, dict[str, Any], Future[Verdict]]] = queue.Queue()
+        self._signalled: deque[str] = deque()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="instrument")
         self._job: Future[Any] | None = None
         self._job_choice: Choice | None = None
@@ -129,6 +132,12 @@ class EdgeAgent:
         fut: Future[Verdict] = Future()
         self._requests.put((action, dict(args or {}), fut))
         return fut
+
+    def submit_from_signal(self, action: str) -> None:
+        """Ask for ``action`` (``stop``, ``abort``, ``interrupt``) from a signal handler. The
+        handler runs on the loop's own thread, between any two bytecodes, so this takes no
+        lock (a deque append is atomic); the loop applies it on its next turn."""
+        self._signalled.append(action)
 
     def run(self) -> RunResult:
         """Run the campaign until finished, aborted or failed. Never raises for conditions it
@@ -224,7 +233,7 @@ class EdgeAgent:
 
     def _teardown(self) -> None:
         if self._job is not None:
-            if self.state.state is State.ABORTED:
+            if self.state.state in (State.ABORTED, State.INTERRUPTED):
                 self.instrument.stop()
             wait([self._job], timeout=max(1.0, 2 * self.info.dwell_s + 1.0))
             job, self._job = self._job, None
@@ -248,6 +257,8 @@ class EdgeAgent:
     # -- commands ----------------------------------------------------------------------------
 
     def _poll_commands(self) -> None:
+        while self._signalled:
+            self.commands.apply(self._signalled.popleft(), {}, origin="local", user="signal")
         for req in self.channel.pending():
             verdict = self.commands.apply(req.action, req.args, origin="local", user=req.user)
             self.channel.answer(req.id, verdict.accepted, verdict.detail)
@@ -334,8 +345,12 @@ class EdgeAgent:
     def _finish_step(self, now: float) -> None:
         if self.state.state is not State.STOPPING or self._job is not None:
             return
-        if self.outbox.pending == 0 and self.conv.ready:
-            self.conv.bye(self.state.reason)
+        if self.outbox.pending == 0:  # nothing left to lose: no reason to wait for the link
+            if self.conv.ready:
+                self.conv.bye(self.state.reason)
+            else:
+                log.warning("planner unreachable: the campaign ends here without a bye, "
+                            "nothing is left in the spool")
             self.state.fire("finish", self.state.reason)
         elif self._stop_at is not None and now - self._stop_at > self.config.drain_timeout_s:
             log.warning("%d measurement(s) still unacknowledged after %.0f s; they stay in the "

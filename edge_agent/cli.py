@@ -14,7 +14,9 @@
     autopilot edge serve-twin beps|replay:PATH|sim:loops [--host H --port 9092]   (Pyro5 twin)
 
 argparse only: the edge stays light. Exit codes: 0 done, 1 failed, 2 usage or config error,
-3 aborted, 4 stopped with measurements still spooled (they are resent by the next run).
+3 aborted, 4 stopped with measurements still spooled (they are resent by the next run),
+5 interrupted by a service stop (SIGTERM, SIGBREAK, or Ctrl-C with ``--service``): the
+instrument was stopped and closed, the campaign stays open and the next run resumes it.
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_agent.errors import ConfigError, EdgeAgentError
+
+if TYPE_CHECKING:
+    from edge_agent.agent import EdgeAgent
 
 log = logging.getLogger(__name__)
 SUBCOMMANDS = ("run", "ctl", "export-truth", "export-dataset", "drivers", "spool", "serve-twin")
@@ -69,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, help="TOML config file")
     run.add_argument("--resume", action="store_true", default=None,
                      help="resume an existing campaign")
+    run.add_argument("--service", action="store_true", default=None,
+                     help="run as a service: Ctrl-C is a service stop like SIGTERM (the "
+                          "instrument stops, the campaign stays open to resume; exit 5)")
     for flag, dest, kind, text in _RUN_FLAGS:
         run.add_argument(flag, dest=dest, type=kind, help=text)
     ctl = sub.add_parser("ctl", help="control the agent running on a spool folder")
@@ -142,6 +150,7 @@ def _run(args: argparse.Namespace) -> int:
 
     flags = {dest: getattr(args, dest) for _, dest, _, _ in _RUN_FLAGS}
     flags["resume"] = args.resume
+    flags["service"] = args.service
     config = load_config(flags, args.config)
     _setup_logging(config.log_level)
     show = config.progress == "on" or (config.progress == "auto" and sys.stderr.isatty())
@@ -149,20 +158,12 @@ def _run(args: argparse.Namespace) -> int:
     agent = EdgeAgent(config, on_progress=line.update if line else None)
     log.info("edge %s: campaign %s on %s via %s, spool %s", config.edge_id, config.campaign,
              agent.info.name, config.planner, config.spool)
-    interrupts = 0
-
-    def on_sigint(signum: int, frame: FrameType | None) -> None:
-        nonlocal interrupts
-        interrupts += 1
-        action = "stop" if interrupts == 1 else "abort"
-        print(f"\n{action} requested (Ctrl-C again to abort)", file=sys.stderr)
-        agent.submit(action)
-
-    previous: Any = signal.signal(signal.SIGINT, on_sigint)
+    previous = _handle_signals(agent, service=config.service)
     try:
         result = agent.run()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         if line:
             line.close()
     log.info("campaign %s %s (%s): measured %d this run, %d acknowledged, %d still spooled, "
@@ -171,6 +172,37 @@ def _run(args: argparse.Namespace) -> int:
     if result.error:
         print(f"autopilot edge: {result.error}", file=sys.stderr)
     return result.exit_code
+
+
+def _stop_signals() -> list[signal.Signals]:
+    """SIGTERM (systemd, kill, a container's stop) and, on Windows, SIGBREAK (Ctrl-Break)."""
+    return [signal.SIGTERM, *([signal.SIGBREAK] if hasattr(signal, "SIGBREAK") else [])]
+
+
+def _handle_signals(agent: EdgeAgent, *, service: bool) -> dict[int, Any]:
+    """Install the run's signal handlers; return the ones they replace.
+
+    A service stop (SIGTERM, SIGBREAK; Ctrl-C too with ``service``) interrupts: the instrument
+    stops now and is closed, the campaign stays open for the next run (exit code 5).
+    Interactively, Ctrl-C once is ``stop`` (a clean finish), twice ``abort``.
+    """
+    interrupts = 0
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        action = "stop" if interrupts == 1 else "abort"
+        print(f"\n{action} requested (Ctrl-C again to abort)", file=sys.stderr)
+        agent.submit_from_signal(action)
+
+    def on_stop(signum: int, frame: FrameType | None) -> None:
+        log.warning("%s: service stop; stopping the instrument, the campaign stays open",
+                    signal.Signals(signum).name)
+        agent.submit_from_signal("interrupt")
+
+    handlers: dict[int, Any] = {sig: on_stop for sig in _stop_signals()}
+    handlers[signal.SIGINT] = on_stop if service else on_sigint
+    return {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
 
 
 def _ctl(args: argparse.Namespace) -> int:
@@ -245,11 +277,18 @@ def _export_dataset(args: argparse.Namespace) -> int:
 
 
 def _drivers() -> int:
-    from edge_agent.instruments.registry import drivers
+    """List every driver; exit 1 if an installed plug-in cannot be loaded (it says why)."""
+    from edge_agent.instruments.registry import ENTRY_POINT_GROUP, driver_entries
 
-    for kind, text in drivers().items():
-        print(f"{kind:8s} {text}")
-    return 0
+    entries = driver_entries()
+    for entry in entries:
+        if entry.origin == "built-in":
+            print(f"{entry.kind:8s} {entry.help}")
+    plugins = [e for e in entries if e.origin != "built-in"]
+    print(f"plug-ins ({ENTRY_POINT_GROUP}): {len(plugins) or 'none installed'}")
+    for entry in plugins:
+        print(f"{entry.kind:8s} {entry.error or entry.help}\n{'':8s} {entry.origin}")
+    return 1 if any(e.error for e in plugins) else 0
 
 
 def _serve_twin(args: argparse.Namespace) -> int:

@@ -61,6 +61,12 @@ class Commands:
             self.state.fire("abort", f"abort by {who}")
             self.instrument.stop()
             return Verdict(True, "aborted")
+        if action == "interrupt":  # a service stop: this machine's, never the planner's call
+            if origin != "local":
+                raise ControlError("interrupt is a local service stop; use stop or abort")
+            self.state.fire("interrupt", f"interrupted by {who}")
+            self.instrument.stop()
+            return Verdict(True, "interrupted; the campaign stays open to resume")
         if action == "veto":
             regions = self.picker.parse_veto(args)
             for region in regions:

@@ -59,6 +59,7 @@ class EdgeConfig:
     spool_max_bytes: int = 1 << 30
     log_level: str = "INFO"
     progress: str = "auto"
+    service: bool = False
 
     def __post_init__(self) -> None:
         if not self.campaign:

@@ -8,9 +8,13 @@
     idle|running|paused|stopping --abort--> aborted             (now: acquisition interrupted,
                                                                  unacked data stay spooled)
     idle|running|paused|stopping --fail--> failed               (a fatal error; data stay spooled)
+    idle|running|paused|stopping --interrupt--> interrupted     (a service stop, SIGTERM: the
+                                                                 instrument is stopped and closed,
+                                                                 the campaign stays open to resume)
 
-``finished``, ``aborted`` and ``failed`` are terminal. A transition the current state does not
-allow raises :class:`~edge_agent.errors.StateTransitionError`; :meth:`RunState.can` asks first.
+``finished``, ``aborted``, ``failed`` and ``interrupted`` are terminal. A transition the current
+state does not allow raises :class:`~edge_agent.errors.StateTransitionError`;
+:meth:`RunState.can` asks first.
 """
 
 from __future__ import annotations
@@ -33,9 +37,10 @@ class State(str, Enum):
     FINISHED = "finished"
     ABORTED = "aborted"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"
 
 
-TERMINAL = frozenset({State.FINISHED, State.ABORTED, State.FAILED})
+TERMINAL = frozenset({State.FINISHED, State.ABORTED, State.FAILED, State.INTERRUPTED})
 _LIVE = frozenset({State.IDLE, State.RUNNING, State.PAUSED, State.STOPPING})
 
 #: transition name -> (states it may start from, state it leads to)
@@ -47,6 +52,7 @@ TRANSITIONS: dict[str, tuple[frozenset[State], State]] = {
     "finish": (frozenset({State.STOPPING}), State.FINISHED),
     "abort": (_LIVE, State.ABORTED),
     "fail": (_LIVE, State.FAILED),
+    "interrupt": (_LIVE, State.INTERRUPTED),
 }
 
 Listener = Callable[[State, str, State, str], None]

@@ -5,21 +5,53 @@ A spec is ``KIND:TARGET[?key=value&...]``, for example ``replay:beps``,
 register a factory under ``KIND`` with :func:`driver`; the factory receives ``TARGET`` and the
 parameters (query values parsed as int, float or bool where they look like one; keyword
 arguments to :func:`make_instrument` override the query).
+
+Built-in drivers live in :data:`BUILTIN_MODULES`. Installed packages add drivers through the
+``microscope_autopilot.drivers`` entry-point group (docs/edge.md, "Driver plug-ins"): the entry
+point's name is the driver kind, its value a factory (``pkg.module:make_thing``) or a module
+whose ``@driver`` decorators register it (``pkg.module``). A plug-in is imported only when its
+kind is asked for (or when every driver is listed), so a broken one breaks nothing else.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 from urllib.parse import parse_qsl
 
-from edge_agent.errors import ConfigError, UnknownDriverError
+from edge_agent.errors import ConfigError, InstrumentError, UnknownDriverError
 from edge_agent.instruments.base import Instrument
+
+log = logging.getLogger(__name__)
 
 Factory = Callable[..., Instrument]
 DRIVERS: dict[str, Factory] = {}
 _HELP: dict[str, str] = {}
+
+#: Modules whose ``@driver`` decorators register the built-in drivers (one line per module).
+BUILTIN_MODULES: tuple[str, ...] = (
+    "edge_agent.instruments.replay",
+    "edge_agent.instruments.simulated",
+    "edge_agent.instruments.ophyd_driver",
+    "edge_agent.instruments.pyro_twin",
+)
+#: The entry-point group installed packages register their drivers in.
+ENTRY_POINT_GROUP = "microscope_autopilot.drivers"
+
+
+@dataclass(frozen=True)
+class DriverEntry:
+    """One driver kind for listings: its help line and where it comes from."""
+
+    kind: str
+    help: str
+    origin: str  # "built-in", or "plug-in DIST VERSION (VALUE)"
+    error: str = ""  # why a plug-in could not be loaded
 
 
 def driver(kind: str, help: str = "") -> Callable[[Factory], Factory]:
@@ -36,14 +68,79 @@ def driver(kind: str, help: str = "") -> Callable[[Factory], Factory]:
 
 
 def _load_builtin() -> None:
-    # Importing the modules runs their @driver decorators.
-    from edge_agent.instruments import ophyd_driver, pyro_twin, replay, simulated  # noqa: F401
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)  # runs the module's @driver decorators
+
+
+def plugin_entry_points() -> list[EntryPoint]:
+    """The installed packages' driver entry points, sorted by name."""
+    return sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+
+
+def _origin(ep: EntryPoint) -> str:
+    dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else "unknown package"
+    return f"plug-in {dist} ({ep.value})"
+
+
+def _load_plugin(ep: EntryPoint) -> None:
+    """Register the driver ``ep`` names (a no-op once it is registered).
+
+    Raises:
+        InstrumentError: the plug-in failed to import, or it registers no driver ``ep.name``.
+    """
+    if ep.name in DRIVERS:
+        return
+    try:
+        loaded = ep.load()
+    except Exception as exc:  # a third party's import can fail in any way: say which
+        raise InstrumentError(f"driver plug-in {ep.name!r} ({_origin(ep)}) failed to load: "
+                              f"{type(exc).__name__}: {exc}", kind=ep.name) from exc
+    if ep.name in DRIVERS:  # a module, or a factory decorated with @driver(ep.name)
+        return
+    if inspect.ismodule(loaded) or not callable(loaded):
+        raise InstrumentError(f"driver plug-in {ep.name!r} ({_origin(ep)}) registers no "
+                              f"driver {ep.name!r}: point the entry point at a factory or "
+                              f"decorate one with @driver({ep.name!r})", kind=ep.name)
+    driver(ep.name)(loaded)
+
+
+def driver_entries() -> list[DriverEntry]:
+    """Every driver kind, built-in and plug-in, with its help line and origin (plug-ins that
+    fail to load are listed with the reason)."""
+    _load_builtin()
+    builtin = set(DRIVERS)
+    out = [DriverEntry(kind, _HELP[kind], "built-in") for kind in sorted(builtin)]
+    for ep in plugin_entry_points():
+        if ep.name in builtin:
+            out.append(DriverEntry(ep.name, "", _origin(ep), "a built-in driver has this name"))
+            continue
+        try:
+            _load_plugin(ep)
+        except InstrumentError as exc:
+            out.append(DriverEntry(ep.name, "", _origin(ep), exc.message))
+            continue
+        out.append(DriverEntry(ep.name, _HELP[ep.name], _origin(ep)))
+    return out
 
 
 def drivers() -> dict[str, str]:
-    """Registered driver kinds and a one-line description of each."""
+    """Registered driver kinds (built-in and loadable plug-ins) and a one-line description."""
+    return {e.kind: e.help for e in driver_entries() if not e.error}
+
+
+def _find(kind: str) -> Factory:
+    """The factory for ``kind``: a built-in, else the plug-in of that name."""
     _load_builtin()
-    return dict(sorted(_HELP.items()))
+    if kind not in DRIVERS:
+        for ep in plugin_entry_points():
+            if ep.name == kind:
+                _load_plugin(ep)
+                break
+    if kind not in DRIVERS:
+        known = sorted(set(DRIVERS) | {ep.name for ep in plugin_entry_points()})
+        raise UnknownDriverError(f"no instrument driver {kind!r}; known: {', '.join(known)}",
+                                 kind=kind, known=known)
+    return DRIVERS[kind]
 
 
 def _value(text: str) -> Any:
@@ -77,23 +174,26 @@ def make_instrument(spec: str, **overrides: Any) -> Instrument:
     Args:
         spec: ``KIND:TARGET[?key=value...]``.
         overrides: driver parameters (``dwell_s``, ``noise``, ``seed``, ...); they win over
-            the spec's query. ``None`` values are ignored (so callers can pass optional flags).
+            the spec's query. ``None`` values, and parameters the driver does not take, are
+            left out (so callers can pass their optional settings to any driver).
 
     Raises:
         UnknownDriverError: no driver ``KIND``.
+        InstrumentError: the plug-in for ``KIND`` failed to load.
         ConfigError: a parameter the driver does not take, or a bad value.
     """
-    _load_builtin()
     kind, target, params = parse_spec(spec)
-    if kind not in DRIVERS:
-        raise UnknownDriverError(
-            f"no instrument driver {kind!r}; known: {', '.join(sorted(DRIVERS))}",
-            kind=kind, known=sorted(DRIVERS),
-        )
-    params.update({k: v for k, v in overrides.items() if v is not None})
-    factory = DRIVERS[kind]
+    factory = _find(kind)
     accepted = inspect.signature(factory).parameters
-    unknown = sorted(set(params) - set(accepted))
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    given = {k: v for k, v in overrides.items() if v is not None}
+    # The agent passes its generic settings (dwell_s, noise, seed) to every driver; one that
+    # has no such setting (real hardware has no noise) simply does not get it.
+    ignored = [] if takes_any else sorted(set(given) - set(accepted))
+    if ignored:
+        log.info("driver %r takes no %s: not passed", kind, ", ".join(ignored))
+    params.update({k: v for k, v in given.items() if k not in ignored})
+    unknown = [] if takes_any else sorted(set(params) - set(accepted))
     if unknown:
         raise ConfigError(
             f"instrument {kind!r} takes no parameter(s) {unknown}; it takes "
