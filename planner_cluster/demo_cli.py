@@ -118,11 +118,12 @@ def demo(
 
 @replay_app.command()
 def replay(
-    archive: Annotated[Path, typer.Argument(help="campaign.h5 written by autopilot demo")],
+    archive: Annotated[Path, typer.Argument(
+        help="campaign archive: campaign.h5 of autopilot demo, or autopilot campaigns export")],
 ) -> None:
     """Recompute every decision in ARCHIVE (CPU, one torch thread, the archived seeds and
     config); exit 0 if they all reproduce, 1 if not."""
-    from .demo.archive import read_archive
+    from .archive import read_archive
     from .demo.display import checks_table
     from .demo.provenance import check_archive
     from .demo.recompute import software_versions

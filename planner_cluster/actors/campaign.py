@@ -23,6 +23,7 @@ from ..campaign import CampaignSettings
 from ..campaign.settings import ACQUISITION_PARAMS
 from ..errors import CampaignConfigError, PlannerError
 from ..planning import PlanningCore
+from ..planning.vetoes import veto_points
 from ..state import FINAL_STATUSES, PlanRecord, StateStore, StoredMeasurement
 
 log = logging.getLogger(__name__)
@@ -121,8 +122,11 @@ class CampaignWorker:
         self._state["phase"] = "building candidates"
         core = PlanningCore(settings, image, self.store.spectral_axis(self.campaign_id),
                             device=self.device, version_base=record.model_version)
-        planner = _CampaignPlanner(self.store, self.campaign_id, core)
         control_cursor = str(record.stats.get("control_cursor", "0-0"))
+        # vetoes are taken from the controls as they are applied (replay applies them at the
+        # same plan); a restarted worker starts from every veto stored so far
+        vetoed = self.store.vetoed_points(self.campaign_id) if control_cursor != "0-0" else set()
+        planner = _CampaignPlanner(self.store, self.campaign_id, core, vetoed)
         last_id = "0-0"
         self._state["phase"] = "running"
         while not self._stop.is_set():
@@ -174,10 +178,12 @@ class _CampaignPlanner:
     """The adapter between Redis and the campaign's :class:`PlanningCore`: measurements and
     controls in, plans, predictions and events out. No decision is made here."""
 
-    def __init__(self, store: StateStore, campaign_id: str, core: PlanningCore) -> None:
+    def __init__(self, store: StateStore, campaign_id: str, core: PlanningCore,
+                 vetoed: set[tuple[int, int]]) -> None:
         self.store = store
         self.campaign_id = campaign_id
         self.core = core
+        self.vetoed = set(vetoed)
         self.dirty = True  # something changed since the last plan
 
     @property
@@ -220,7 +226,9 @@ class _CampaignPlanner:
                                       "params": {**policy.params, **{
                                           name: float(args["weight"]) for name in allowed}}}
         elif action == "veto":
-            self.dirty = True  # the gateway stored the vetoes; re-rank around them
+            self.vetoed |= veto_points(args, self.core.candidates.grid_shape)
+            self.dirty = True
+            self._replanned(control, {}, {})
             return
         else:
             return
@@ -232,14 +240,22 @@ class _CampaignPlanner:
             self.core.set_policy(new.acquisition)
         self.store.update_config(self.campaign_id, changes)
         self.dirty = True
-        self.store.publish_event(self.campaign_id, "replanned", {
-            "reason": action, "control_id": control.get("control_id", "")})
+        self._replanned(control, changes, {k: record.config[k] for k in changes
+                                           if k in record.config})
         self.store.publish_event(self.campaign_id, "control_result", {
             "control_id": control.get("control_id", ""), "status": "accepted",
             "detail": "applied by the planner", "by": "planner"})
 
+    def _replanned(self, control: dict[str, Any], changes: dict[str, Any],
+                   previous: dict[str, Any]) -> None:
+        """Record that ``control`` is applied: it takes effect at the next plan (the archive
+        and ``autopilot replay`` read this event, docs/archive.md)."""
+        self.store.publish_event(self.campaign_id, "replanned", {
+            "reason": control.get("action"), "control_id": control.get("control_id", ""),
+            "changes": changes, "previous": previous, "model_version": self.core.version})
+
     def replan(self) -> None:
-        vetoed = sorted(self.store.vetoed_points(self.campaign_id))
+        vetoed = sorted(self.vetoed)
         decision = self.core.plan(exclude=vetoed or None)
         stats: dict[str, Any] = {**decision.stats(), "n_observed": decision.n_observed}
         if decision.kind == "model":

@@ -8,6 +8,10 @@ Checks, each a row of the replay table:
 * every measured point is in the plan it was taken from (seed points in the seed plan);
 * the training loss of every version (from the actor's plan events) within tolerance;
 * the archive's own per-version maps (written by the demo) equal to the recomputation.
+
+Operator controls the planner applied (vetoes, acquisition, exploration and scalarizer
+changes) are applied again before the plan they took effect at (``ArchiveData.controls``), so
+a steered campaign reproduces as well as an unsteered one.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .archive import ArchiveData
+from ..archive import ArchiveData
 from .recompute import Recomputation, VersionResult, recompute, settings_from_record
 
 __all__ = ["Check", "check_archive", "compare", "recompute_archive"]
@@ -56,7 +60,8 @@ def recompute_archive(a: ArchiveData,
     schedule = [(int(v), int(n)) for v, n in zip(s["version"], observed, strict=True)]
     settings = settings_from_record(a.settings) if a.settings else None
     return recompute(a.config, a.image, a.axis, a.coords, a.spectra, schedule,
-                     vetoed=a.vetoed, on_version=on_version, settings=settings)
+                     vetoed=a.vetoed, controls=a.controls, on_version=on_version,
+                     settings=settings)
 
 
 def _ranges(versions: list[int]) -> str:

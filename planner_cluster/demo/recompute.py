@@ -1,8 +1,10 @@
 """Recompute a campaign's decisions offline, exactly as its campaign actor made them.
 
 The actor (:mod:`planner_cluster.actors.campaign`) is deterministic given what it saw: the
-campaign config, the structural scan, the spectral axis, the measurements in stream order and
-*when* each plan was made (``n_observed``, from the ``plan`` events). This module drives the
+campaign config, the structural scan, the spectral axis, the measurements in stream order,
+*when* each plan was made (``n_observed``, from the ``plan`` events) and which operator
+controls it applied before which plan (vetoes, acquisition and scalarizer changes; see
+:mod:`planner_cluster.archive.steering`). This module drives the
 same :class:`~planner_cluster.planning.PlanningCore` through the same sequence on the CPU
 with one torch thread, as the actor does, and returns every version's predictions,
 uncertainty, acquisition values and plan. The demo archives them; ``autopilot replay`` runs it
@@ -14,16 +16,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from ..archive import ControlRecord, settings_record
 from ..campaign import AcquisitionPolicy, CampaignSettings, DKLConfig
 from ..candidates import CandidateSet
 from ..planning import Decision, PlanningCore
 from ..planning.scoring import score_spectra
+from ..planning.vetoes import veto_points
 
 __all__ = ["Recomputation", "VersionResult", "recompute", "score", "settings_from_record",
            "settings_record", "single_torch_thread", "software_versions"]
@@ -92,21 +96,6 @@ def single_torch_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def settings_record(settings: CampaignSettings) -> dict[str, Any]:
-    """The fully resolved settings as JSON-ready data: with them a later version of the code,
-    whose defaults may have changed, still trains the same model."""
-    record: dict[str, Any] = json_ready(asdict(settings))
-    return record
-
-
-def json_ready(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    return value
-
-
 def _known(kind: type, data: Mapping[str, Any]) -> dict[str, Any]:
     names = {f.name for f in fields(kind)}
     dropped = sorted(set(data) - names)
@@ -153,21 +142,57 @@ def _result(d: Decision, best: float) -> VersionResult:
                          best, d.fit_s, d.rank_s)
 
 
+class _Steering:
+    """The controls the worker applied, replayed before the plan they took effect at."""
+
+    def __init__(self, core: PlanningCore, config: Mapping[str, Any],
+                 controls: Sequence[ControlRecord], vetoed: npt.NDArray[Any] | None) -> None:
+        self.core = core
+        self.config = dict(config)
+        self.applied = sorted((c for c in controls if c.applied), key=lambda c: c.plan_index)
+        grid = core.candidates.grid_shape
+        steered = set().union(*(veto_points(c.args, grid) for c in self.applied
+                                if c.action == "veto"))
+        # vetoes with no applied control (older campaigns) count from the start
+        self.vetoed = {(int(r), int(c)) for r, c in np.asarray(
+            vetoed if vetoed is not None else np.zeros((0, 2)), np.int64).reshape(-1, 2)
+            .tolist()} - steered
+
+    def before_plan(self, index: int) -> npt.NDArray[np.int64] | None:
+        """Apply the controls that took effect at plan ``index``; the points to exclude."""
+        while self.applied and self.applied[0].plan_index <= index:
+            control = self.applied.pop(0)
+            if control.action == "veto":
+                self.vetoed |= veto_points(control.args, self.core.candidates.grid_shape)
+            elif control.changes:  # as the worker: the new config, resolved, then applied
+                self.config.update(control.changes)
+                new = CampaignSettings.from_config(self.config)
+                if "scalarizer" in control.changes:
+                    self.core.set_objective(new.scalarizer, new.scalarizer_params)
+                if "acquisition" in control.changes:
+                    self.core.set_policy(new.acquisition)
+        return np.array(sorted(self.vetoed), np.int64).reshape(-1, 2) if self.vetoed else None
+
+
 def recompute(config: Mapping[str, Any], image: npt.NDArray[Any], axis: FloatArray | None,
               coords: npt.NDArray[Any], spectra: npt.NDArray[Any],
               schedule: Sequence[tuple[int, int]], *, vetoed: npt.NDArray[Any] | None = None,
+              controls: Sequence[ControlRecord] = (),
               on_version: Callable[[VersionResult], None] | None = None,
               settings: CampaignSettings | None = None) -> Recomputation:
     """Replay the actor's decisions through the same :class:`PlanningCore`.
 
     Args:
-        config: the campaign config as the planner stored it.
+        config: the campaign config as it started (before any control changed it).
         image: the structural scan (``H x W`` or ``H x W x C``).
         axis: the spectral axis (``n``) or None.
         coords: ``m x 2`` measured grid points in stream order; ``spectra``: ``m x n``.
         schedule: ``(model_version, n_observed)`` of every plan the actor wrote, in order:
             the core had observed the first ``n_observed`` measurements when it planned.
-        vetoed: ``k x 2`` vetoed points (excluded from every plan).
+        vetoed: ``k x 2`` vetoed points; those no applied control covers are excluded
+            from every plan.
+        controls: the campaign's controls; each one the worker applied is applied again
+            before the plan it took effect at (``plan_index``).
         on_version: called after each recomputed model version (progress).
         settings: the resolved settings (from an archive); default: resolved from ``config``
             with the current code's defaults.
@@ -175,17 +200,17 @@ def recompute(config: Mapping[str, Any], image: npt.NDArray[Any], axis: FloatArr
     if settings is None:
         settings = CampaignSettings.from_config(config)
     core = PlanningCore(settings, image, axis, device="cpu")
-    exclude = None if vetoed is None or not len(vetoed) else np.asarray(vetoed)
+    steering = _Steering(core, config, controls, vetoed)
     seeds = np.zeros((0, 2), np.int64)
     versions: dict[int, VersionResult] = {}
     plans: dict[int, list[tuple[IntArray, FloatArray]]] = {}
     observed = 0
     with single_torch_thread():
-        for version, n_observed in schedule:
+        for index, (version, n_observed) in enumerate(schedule):
             if n_observed > observed:
                 core.observe(coords[observed:n_observed], spectra[observed:n_observed])
                 observed = n_observed
-            decision = core.plan(exclude=exclude)
+            decision = core.plan(exclude=steering.before_plan(index))
             plans.setdefault(decision.version, []).append(
                 (decision.points.astype(np.int64), decision.scores.astype(np.float64)))
             if decision.kind == "seed":

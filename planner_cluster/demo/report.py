@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .archive import ArchiveData
+from ..archive import ArchiveData
 
 __all__ = ["draw_report", "write_report"]
 

@@ -19,18 +19,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .archive import ArchiveData, ModelTable, write_archive
+from ..archive import ArchiveData, settings_record, write_archive
+from ..archive.steering import (
+    controls_from_events,
+    initial_config,
+    log_from_events,
+    schedule_from_events,
+)
+from ..campaign import CampaignSettings
+from .archive import model_table
 from .discovery import Discovery, discovery, random_baseline, top_mask
 from .presets import PRESETS
 from .provenance import Check, compare
-from .recompute import (
-    Recomputation,
-    VersionResult,
-    recompute,
-    score,
-    settings_record,
-    software_versions,
-)
+from .recompute import Recomputation, VersionResult, recompute, score, software_versions
 from .report import write_report
 from .run import Collected, DemoOptions
 from .watch import idle_time, loop_latencies
@@ -62,20 +63,6 @@ def _measurement_arrays(c: Collected) -> dict[str, Any]:
             "dwell_s": np.array([m.dwell_s for m in ms], np.float64)}
 
 
-def _schedule(c: Collected) -> dict[str, npt.NDArray[Any]]:
-    plans = [e for e in c.watch.events if e.kind == "plan"]
-
-    def get(key: str) -> npt.NDArray[np.float64]:
-        return np.array([float(e.data.get(key, np.nan)) for e in plans], np.float64)
-
-    return {"version": np.array([int(e.data.get("model_version", 0)) for e in plans], np.int64),
-            "n_train": np.array([int(e.data.get("n_train", 0)) for e in plans], np.int64),
-            "n_observed": np.array([int(e.data.get("n_observed", e.data.get("n_train", 0)))
-                                    for e in plans], np.int64),
-            "time": np.array([e.time for e in plans], np.float64), "loss": get("loss"),
-            "best": get("best"), "fit_s": get("fit_s"), "rank_s": get("rank_s")}
-
-
 def _truth(c: Collected, r: Recomputation) -> npt.NDArray[np.float64] | None:
     if c.truth_file is None:
         return None
@@ -102,23 +89,32 @@ def build_results(c: Collected, options: DemoOptions, planner: dict[str, Any], r
                   on_version: Callable[[VersionResult], None] | None = None) -> DemoResults:
     """Recompute, score, write the archive and the report (see the module doc)."""
     arrays = _measurement_arrays(c)
-    schedule = _schedule(c)
+    events = c.watch.events
+    schedule = schedule_from_events(events)
+    controls = controls_from_events(events)
+    config = initial_config(c.config, controls)  # steering is replayed from the start
+    created = next((e.data for e in events if e.kind == "campaign_created"), {})
     started = time.monotonic()
-    r = recompute(c.config, c.image, c.axis, arrays["coords"], arrays["spectra"],
+    r = recompute(config, c.image, c.axis, arrays["coords"], arrays["spectra"],
                   list(zip(schedule["version"].tolist(), schedule["n_observed"].tolist(),
                            strict=True)),
-                  vetoed=np.array(c.vetoed, np.int64).reshape(-1, 2), on_version=on_version)
+                  vetoed=np.array(c.vetoed, np.int64).reshape(-1, 2), controls=controls,
+                  on_version=on_version)
     recompute_s = time.monotonic() - started
     cands = r.candidates
     idle_s, active_s = idle_time(c.watch.scan_time, arrays["received"], arrays["dwell_s"])
     latency = loop_latencies(c.watch.schedule(), arrays["received"])
     a = ArchiveData(
-        campaign_id=c.campaign_id, dataset=options.dataset, config=c.config,
+        campaign_id=c.campaign_id, dataset=options.dataset, config=config,
+        final_config=c.config, controls=controls, log=log_from_events(events),
+        status=c.status, owner=str(created.get("owner", "")),
+        edge_id=str(created.get("edge_id", "")), started=events[0].time if events else 0.0,
+        ended=events[-1].time if events else 0.0,
         image=np.asarray(c.image), channels=c.channels, axis=c.axis,
         scalars=r.scalars, schedule=schedule, vetoed=np.array(c.vetoed).reshape(-1, 2),
         options={k: str(v) if isinstance(v, Path) else v
                  for k, v in dataclasses.asdict(options).items()},
-        settings=settings_record(r.settings),
+        settings=settings_record(CampaignSettings.from_config(config)),
         planner={**planner, "software": software_versions(), "device": c.device,
                  "campaign_status": c.status,
                  "edge_exit_code": c.edge_code, "dashboard": c.dashboard},
@@ -129,7 +125,7 @@ def build_results(c: Collected, options: DemoOptions, planner: dict[str, Any], r
                     "grid_shape": np.asarray(cands.grid_shape), "patch": r.settings.patch,
                     "stride": cands.stride, "scale": cands.scale}, **arrays)
     checks = compare(a, r)
-    a.models = ModelTable.from_recomputation(r)
+    a.models = model_table(r)
     truth = _truth(c, r)
     index = cands.index_of(a.coords) if len(a.coords) else np.zeros(0, np.int64)
     if truth is not None:

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from planner_cluster.archive import ArchiveData, read_archive, write_archive
 from planner_cluster.campaign import CampaignSettings
-from planner_cluster.demo.archive import ArchiveData, ModelTable, read_archive, write_archive
+from planner_cluster.demo.archive import model_table
 from planner_cluster.demo.discovery import discovery, random_baseline, top_mask
 from planner_cluster.demo.provenance import Check, check_archive, compare
 from planner_cluster.demo.recompute import (
@@ -137,7 +138,7 @@ def test_archive_round_trip_and_report(
         campaign: ArchiveData, checked: tuple[bool, list[Check], Recomputation],
         tmp_path: Path) -> None:
     path = write_archive(tmp_path / "campaign.h5", replace(
-        campaign, models=ModelTable.from_recomputation(checked[2])))
+        campaign, models=model_table(checked[2])))
     back = read_archive(path)
     assert back.config == CONFIG and back.source == campaign.source
     np.testing.assert_array_equal(back.coords, campaign.coords)
