@@ -47,6 +47,10 @@ class PlannerConfig:
             actors on chosen nodes (TOML table, or JSON in the environment / flags).
         heartbeat_s: what the gateway tells edges in ``welcome``.
         max_live_campaigns_per_edge: campaigns (each a Ray actor) one edge may run at once.
+        max_active_campaigns: scanned campaigns (each with a worker) the planner holds at
+            once; a scan beyond it gets ``no_capacity`` (0: Ray's CPUs / ``actor_cpus``).
+        campaign_idle_s: a live campaign unchanged this long, with no edge connected to it,
+            is aborted (and says so in its events).
         data_dir: campaign blobs (large arrays) and archives.
         planner_id: this planner's name on the wire.
         train_iterations: optimiser steps per training round.
@@ -74,6 +78,8 @@ class PlannerConfig:
     actor_resources: Mapping[str, float] = field(default_factory=dict)
     heartbeat_s: float = 2.0
     max_live_campaigns_per_edge: int = 8
+    max_active_campaigns: int = 0
+    campaign_idle_s: float = 3600.0
     data_dir: str = "runs/planner"
     planner_id: str = "planner"
     train_iterations: int = 0

@@ -25,9 +25,11 @@ import zmq.asyncio
 
 import protocol as p
 from protocol import ErrorCode, transport
+from protocol.lifecycle import CONTROL_EVENTS, LIVE, CampaignStatus, LifecycleError, is_final
 
-from .errors import PlannerError
-from .state import FINAL_STATUSES, CampaignRecord, StateStore
+from .campaign.schema import validate_config
+from .errors import CampaignConfigError, PlannerError
+from .state import CampaignEndedError, CampaignRecord, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,10 @@ class GatewaySettings:
     limits: p.Limits = p.DEFAULT_LIMITS
     curve: transport.CurveServerKeys | None = None
     max_live_campaigns_per_edge: int = 8
+    #: campaigns with a worker (scanned, not over) the cluster can hold at once; a scan
+    #: beyond it is refused with ``no_capacity`` and ``retry_after_s`` (0: no limit)
+    max_active_campaigns: int = 0
+    retry_after_s: float = 5.0
 
 
 Handler = Callable[[list[bytes], p.Message], None]
@@ -177,7 +183,11 @@ class Gateway:
                               f"the planner does not accept {msg.msg_type!r} from edges")
             handler(identities, msg)
         except p.ProtocolError as exc:
-            self._error([identity], msg, exc.code, exc.message, exc.detail)
+            detail = dict(exc.detail)
+            if msg is None and exc.parent_seq is not None:
+                detail["seq"] = exc.parent_seq
+            self._error([identity], msg, exc.code, exc.message, detail,
+                        parent_id=exc.parent_id)
         except Refusal as exc:
             self._error([identity], msg, exc.code, exc.message, exc.detail)
         except redis.RedisError as exc:
@@ -189,9 +199,9 @@ class Gateway:
             self._error([identity], msg, ErrorCode.INTERNAL, "internal planner error", {})
 
     def _send(self, identities: list[bytes], body: p.Body,
-              parent: p.Header | None = None) -> p.Message | None:
+              parent: p.Header | None = None, parent_id: str = "") -> p.Message | None:
         assert self._tx is not None, "serve() not started"
-        msg = self.session.message(body, parent=parent)
+        msg = self.session.message(body, parent=parent, parent_id=parent_id)
         try:
             self._tx.send_multipart(self.session.encode(msg, identities), copy=False,
                                     flags=zmq.NOBLOCK)
@@ -201,13 +211,16 @@ class Gateway:
         return msg
 
     def _error(self, identities: list[bytes], msg: p.Message | None, code: ErrorCode,
-               message: str, detail: dict[str, Any]) -> None:
+               message: str, detail: dict[str, Any], parent_id: str = "") -> None:
+        """An ``error`` reply naming what it answers: ``parent_id`` (and ``detail.seq``)."""
         self.stats["errors"] += 1
         log.info("refused %s from %r: [%s] %s", msg.msg_type if msg else "frames",
                  identities, code.value, message)
+        if msg is not None:
+            detail = {"seq": msg.header.seq, **detail}
         safe = {k: _wire_value(v) for k, v in detail.items()}
         self._send(identities, p.Error(code.value, message, safe),
-                   msg.header if msg is not None else None)
+                   msg.header if msg is not None else None, parent_id=parent_id)
 
     # -- state helpers ------------------------------------------------------------------
 
@@ -219,8 +232,11 @@ class Gateway:
             return True
         return False
 
-    def _owned_campaign(self, campaign_id: str, edge_id: str) -> CampaignRecord:
-        record = self._campaigns.get(campaign_id)
+    def _owned_campaign(self, campaign_id: str, edge_id: str, *,
+                        fresh: bool = False) -> CampaignRecord:
+        """The campaign, checked to be ``edge_id``'s (cached: owners never change; ``fresh``
+        reads its status and stats again)."""
+        record = None if fresh else self._campaigns.get(campaign_id)
         if record is None:
             record = self.store.get_campaign(campaign_id)
             if record is None:
@@ -280,12 +296,19 @@ class Gateway:
         if "patch_scale" not in config:  # the instrument said it in hello
             edge = self.store.edge(sender)
             instrument = (edge or {}).get("stats", {}).get("instrument", {})
-            config["patch_scale"] = int(instrument.get("patch_scale", 1))
+            scale = instrument.get("patch_scale", 1)
+            config["patch_scale"] = scale if type(scale) is int else 1
+        try:  # checked at the door: nothing is stored for a campaign that could never plan
+            validate_config(config, None if body.spectral_axis is None
+                            else np.asarray(body.spectral_axis).ravel().tolist())
+        except CampaignConfigError as exc:
+            raise Refusal(ErrorCode.BAD_FIELD, str(exc), field=f"config.{exc.field}",
+                          campaign_id=cid) from None
         if self.store.get_campaign(cid) is None:
-            # each campaign costs a Ray actor: one edge (it holds the signing key) must not
-            # be able to start them without bound
+            # each live campaign may cost a Ray actor: one edge (it holds the signing key)
+            # must not be able to start them without bound
             live = [c for c in self.store.list_campaigns()
-                    if c.edge_id == sender and c.status not in FINAL_STATUSES]
+                    if c.edge_id == sender and not is_final(c.status)]
             limit = self.settings.max_live_campaigns_per_edge
             if len(live) >= limit:
                 raise Refusal(ErrorCode.CONFLICT,
@@ -311,22 +334,59 @@ class Gateway:
         self._send(ids, p.Ack(msg.header.seq, "stored", detail), msg.header)
         self.store.touch_edge(sender, campaign_id=cid, state="campaign",
                               ttl_s=max(60.0, 10 * self.settings.heartbeat_s))
-        self.on_campaign(cid)
+        if self._grid(cid) is not None:  # a worker only once there is a scan to plan on
+            self.on_campaign(cid)
         self._send_plan(ids, cid, msg.header)
 
     def _scan(self, ids: list[bytes], msg: p.Message) -> None:
         body = msg.body
         assert isinstance(body, p.Scan)
-        record = self._owned_campaign(body.campaign_id, msg.header.sender)
+        cid = body.campaign_id
+        record = self._owned_campaign(cid, msg.header.sender, fresh=True)
+        if is_final(record.status):
+            raise Refusal(ErrorCode.CAMPAIGN_ENDED, f"campaign {cid} is {record.status}",
+                          campaign_id=cid, status=record.status)
+        if self._grid(cid) is not None:  # one field of view per campaign, never replaced
+            stored = self.store.get_scan(cid)
+            if stored is not None and np.array_equal(stored[0], np.asarray(body.image)):
+                self._send(ids, p.Ack(msg.header.seq, "duplicate"), msg.header)
+                self.on_campaign(cid)
+                return
+            raise Refusal(ErrorCode.CONFLICT, f"campaign {cid} has its scan already; a new "
+                          "field of view is a new campaign", campaign_id=cid)
+        self._check_capacity(cid)
         scale = int(record.config.get("patch_scale", 1))
         grid = (body.image.shape[0] // scale, body.image.shape[1] // scale)
-        self.store.put_scan(body.campaign_id, np.asarray(body.image), list(body.channels))
-        self.store.update_stats(body.campaign_id, {**record.stats, "grid": list(grid)})
-        self._grids[body.campaign_id] = grid
-        if record.status == "created":
-            self.store.set_status(body.campaign_id, "running")
+        if min(grid) < 1:
+            raise Refusal(ErrorCode.BAD_SHAPE, f"a {body.image.shape[0]}x{body.image.shape[1]}"
+                          f" image at patch_scale {scale} has no grid point", field="image")
+        self.store.put_scan(cid, np.asarray(body.image), list(body.channels))
+        self.store.update_stats(cid, {**record.stats, "grid": list(grid), "waiting": ""})
+        self._grids[cid] = grid
+        self.store.try_transition(cid, "scan")
         self._send(ids, p.Ack(msg.header.seq, "stored"), msg.header)
-        self.on_campaign(body.campaign_id)
+        self.on_campaign(cid)
+
+    def _check_capacity(self, campaign_id: str) -> None:
+        """Refuse a scan (the step that costs a worker) when the cluster holds as many
+        active campaigns as it can; the edge resends it after ``retry_after_s``."""
+        limit = self.settings.max_active_campaigns
+        if limit <= 0:
+            return
+        active = [c for c in self.store.list_campaigns()
+                  if c.status in LIVE and c.status != CampaignStatus.CREATED]
+        if len(active) < limit:
+            return
+        record = self.store.require_campaign(campaign_id)
+        if record.stats.get("waiting") != "capacity":
+            self.store.update_stats(campaign_id, {**record.stats, "waiting": "capacity"})
+            self.store.publish_event(campaign_id, "waiting_for_capacity",
+                                     {"active": len(active), "limit": limit})
+        raise Refusal(ErrorCode.NO_CAPACITY,
+                      f"the planner runs {len(active)} campaigns, all it can hold; the scan "
+                      f"is taken when one ends (resend it in {self.settings.retry_after_s:g} s)",
+                      campaign_id=campaign_id, retry_after_s=self.settings.retry_after_s,
+                      active=len(active), limit=limit)
 
     def _measurement(self, ids: list[bytes], msg: p.Message) -> None:
         body = msg.body
@@ -335,7 +395,7 @@ class Gateway:
         self._owned_campaign(body.campaign_id, h.sender)
         grid = self._grid(body.campaign_id)
         if grid is None:
-            raise Refusal(ErrorCode.CONFLICT, "send the scan before measurements",
+            raise Refusal(ErrorCode.SCAN_REQUIRED, "send the scan before measurements",
                           campaign_id=body.campaign_id)
         if body.row >= grid[0] or body.col >= grid[1]:
             raise Refusal(ErrorCode.OUT_OF_BOUNDS,
@@ -349,10 +409,14 @@ class Gateway:
                           f"spectrum has {size} values; campaign {body.campaign_id} has "
                           f"{expected} per spectrum", field="spectrum", expected=expected,
                           got=size)
-        stored, _count = self.store.add_measurement(
-            body.campaign_id, sender=h.sender, session=h.session, seq=h.seq, row=body.row,
-            col=body.col, spectrum=np.asarray(body.spectrum), source=body.source,
-            plan_version=body.plan_version, dwell_s=body.dwell_s)
+        try:
+            stored, _count = self.store.add_measurement(
+                body.campaign_id, sender=h.sender, session=h.session, seq=h.seq, row=body.row,
+                col=body.col, spectrum=np.asarray(body.spectrum), source=body.source,
+                plan_version=body.plan_version, dwell_s=body.dwell_s)
+        except CampaignEndedError as exc:
+            raise Refusal(ErrorCode.CAMPAIGN_ENDED, str(exc), campaign_id=body.campaign_id,
+                          status=exc.status) from None
         self.stats["stored" if stored else "duplicates"] += 1
         self._send(ids, p.Ack(h.seq, "stored" if stored else "duplicate"), h)
         if stored:  # a resend gets its ack only: plans reach the edge by push and heartbeat,
@@ -394,7 +458,11 @@ class Gateway:
         body = msg.body
         assert isinstance(body, p.Control)
         self._owned_campaign(body.campaign_id, msg.header.sender)
-        self._apply_control_state(body.campaign_id, body.action, body.args)
+        try:
+            self._apply_control_state(body.campaign_id, body.action, body.args)
+        except LifecycleError as exc:  # e.g. resume of a finished campaign: nothing changes
+            self._send(ids, p.Ack(msg.header.seq, "refused", exc.message), msg.header)
+            return
         self.store.push_control(body.campaign_id, {
             "action": body.action, "args": body.args, "user": body.user or msg.header.sender,
             "control_id": body.control_id or msg.header.msg_id}, origin="edge")
@@ -421,10 +489,8 @@ class Gateway:
                 cols = range(max(c0, 0), min(c1, grid[1] - 1) + 1)
                 points += [(r, c) for r in rows for c in cols]
             self.store.add_vetoes(campaign_id, points)
-        elif action in ("pause", "resume", "stop", "abort"):
-            status = {"pause": "paused", "resume": "running", "stop": "stopping",
-                      "abort": "aborted"}[action]
-            self.store.set_status(campaign_id, status)
+        elif action in CONTROL_EVENTS:
+            self.store.transition(campaign_id, CONTROL_EVENTS[action], by="control")
 
     def _ack(self, ids: list[bytes], msg: p.Message) -> None:
         body = msg.body
@@ -440,11 +506,15 @@ class Gateway:
     def _bye(self, ids: list[bytes], msg: p.Message) -> None:
         body = msg.body
         assert isinstance(body, p.Bye)
-        edge = self.store.edge(msg.header.sender)
-        campaign_id = edge.get("campaign_id") if edge else None
+        campaign_id = body.campaign_id
         if campaign_id:
-            status = "aborted" if body.reason.startswith("abort") else "finished"
-            self.store.set_status(campaign_id, status, reason=body.reason)
+            self._owned_campaign(campaign_id, msg.header.sender)
+        else:  # a spec 1.0 edge: the campaign it last named
+            edge = self.store.edge(msg.header.sender)
+            campaign_id = edge.get("campaign_id") if edge else None
+        if campaign_id:
+            event = "abort" if body.reason.startswith("abort") else "finish"
+            self.store.try_transition(campaign_id, event, reason=body.reason, by="edge")
         self.store.touch_edge(msg.header.sender, campaign_id=campaign_id, state="gone",
                               ttl_s=60.0)
         self._welcomed.discard(msg.header.sender)
@@ -489,7 +559,13 @@ class Gateway:
         if kind == "plan":
             self._send_plan(ids, campaign_id)
         elif data.get("origin") != "edge" and data.get("action") not in PLANNER_ACTIONS:
-            self._apply_control_state(campaign_id, data["action"], data.get("args", {}))
+            try:
+                self._apply_control_state(campaign_id, data["action"], data.get("args", {}))
+            except LifecycleError as exc:  # it changed since the dashboard looked
+                self.store.publish_event(campaign_id, "control_result", {
+                    "control_id": str(data.get("control_id", "")), "status": "refused",
+                    "detail": exc.message, "by": "planner"})
+                return
             msg = self._send(ids, p.Control(campaign_id, data["action"], data.get("args", {}),
                                             user=str(data.get("user", "")),
                                             control_id=str(data.get("control_id", ""))))

@@ -20,6 +20,7 @@ from protocol import Signer, transport
 
 from .config import ConfigError, PlannerConfig
 from .gateway import Gateway, GatewaySettings
+from .idle import reap_idle_campaigns
 from .redis_server import RedisServer
 from .state import StateStore
 
@@ -100,13 +101,15 @@ class PlannerService:
         self.gateway = Gateway(self.store, GatewaySettings(
             bind=c.bind, signer=Signer(c.signing_key(), c.signing_scheme),
             planner_id=c.planner_id, heartbeat_s=c.heartbeat_s, curve=self._curve(),
-            max_live_campaigns_per_edge=c.max_live_campaigns_per_edge),
+            max_live_campaigns_per_edge=c.max_live_campaigns_per_edge,
+            max_active_campaigns=c.max_active_campaigns or self.supervisor.capacity()),
             on_campaign=self.supervisor.ensure_soon)
         threading.Thread(target=self._reap, name="reaper", daemon=True).start()
 
     def _reap(self) -> None:
         while not self._reaper_stop.wait(2.0):
             try:
+                reap_idle_campaigns(self.store, self.config.campaign_idle_s)
                 done = self.supervisor.reap(self.store)
                 if done:
                     log.info("campaigns over, actors stopped: %s", done)

@@ -128,17 +128,40 @@ def decode(
             "frame(s)"
         )
     signature, header_raw, content_raw, buffers = parts[0], parts[1], parts[2], parts[3:]
-    _check_sizes(signature, header_raw, content_raw, buffers, limits)
-    signer.verify(signature, parts[1:])
-    header = _decode_header(header_raw, limits)
-    if replay_guard is not None and signer.enabled:
-        replay_guard.check(bytes(signature), header.time)
-    cls = body_class(header.msg_type)
-    content = _unpack(content_raw, "content", limits, ContentError)
-    if not isinstance(content, dict):
-        raise ContentError(f"content must be a map, got {type(content).__name__}")
-    body = _decode_body(cls, content, list(buffers), limits)
+    try:
+        _check_sizes(signature, header_raw, content_raw, buffers, limits)
+        signer.verify(signature, parts[1:])
+        header = _decode_header(header_raw, limits)
+        if replay_guard is not None and signer.enabled:
+            replay_guard.check(bytes(signature), header.time)
+        cls = body_class(header.msg_type)
+        content = _unpack(content_raw, "content", limits, ContentError)
+        if not isinstance(content, dict):
+            raise ContentError(f"content must be a map, got {type(content).__name__}")
+        body = _decode_body(cls, content, list(buffers), limits)
+    except ProtocolError as exc:
+        if len(header_raw) <= limits.max_header_bytes:
+            exc.parent_id, exc.parent_seq = _peek_header(header_raw, limits)
+        raise
     return identities, Message(header, body)
+
+
+def _peek_header(raw: Buffer, limits: Limits) -> tuple[str, int | None]:
+    """``msg_id`` and ``seq`` of a refused message's header, if they can be read at all.
+
+    Unauthenticated when the signature was the problem: they are only echoed back so the
+    sender can tell which of its messages was refused, never trusted for anything else.
+    """
+    try:
+        data = _unpack(raw, "header", limits, HeaderError)
+    except ProtocolError:
+        return "", None
+    if not isinstance(data, dict):
+        return "", None
+    msg_id, seq = data.get("msg_id"), data.get("seq")
+    msg_id = msg_id if isinstance(msg_id, str) and len(msg_id) <= 64 else ""
+    seq = seq if type(seq) is int and 0 <= seq < 2**63 else None
+    return msg_id, seq
 
 
 def _check_sizes(

@@ -43,6 +43,10 @@ class ErrorCode(str, Enum):
     CONFLICT = "conflict"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
+    # spec 1.1
+    SCAN_REQUIRED = "scan_required"
+    CAMPAIGN_ENDED = "campaign_ended"
+    NO_CAPACITY = "no_capacity"
 
 
 class ProtocolError(Exception):
@@ -52,9 +56,14 @@ class ProtocolError(Exception):
         code: the machine-readable code sent in ``error`` replies.
         message: what was wrong, for a human.
         detail: structured context (field name, sizes, ...), msgpack-serialisable.
+        parent_id / parent_seq: ``msg_id`` and ``seq`` of the refused message, read from
+            its header even when the message was refused (``""`` / None when the header
+            itself could not be read), so the ``error`` reply names what it answers.
     """
 
     code: ErrorCode = ErrorCode.MALFORMED_FRAMES
+    parent_id: str = ""
+    parent_seq: int | None = None
 
     def __init__(
         self, message: str, *, code: ErrorCode | None = None, **detail: Any

@@ -323,3 +323,6 @@ class Error(Body):
 @dataclass(frozen=True)
 class Bye(Body):
     reason: str = ""
+    #: the campaign this edge is done with (spec 1.1; a 1.0 edge leaves it out and the
+    #: planner ends the campaign the edge last named)
+    campaign_id: str | None = None

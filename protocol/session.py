@@ -63,8 +63,10 @@ class Session:
         parent: Header | None = None,
         seq: int | None = None,
         session: str | None = None,
+        parent_id: str = "",
     ) -> Message:
-        """A new message carrying ``body``.
+        """A new message carrying ``body``, answering ``parent`` (or the message whose id is
+        ``parent_id``, when only its id could be read).
 
         ``seq``/``session`` are given explicitly when resending a stored measurement, so the
         receiver can deduplicate it by (sender, session, seq).
@@ -76,7 +78,7 @@ class Session:
             session=session or self.session_id,
             seq=self.next_seq() if seq is None else seq,
             time=time.time(),
-            parent_id=parent.msg_id if parent is not None else "",
+            parent_id=parent.msg_id if parent is not None else parent_id,
         )
         return Message(header, body)
 

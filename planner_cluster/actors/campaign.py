@@ -19,12 +19,14 @@ from typing import Any
 import numpy as np
 import redis
 
+from protocol.lifecycle import is_final
+
 from ..campaign import CampaignSettings
-from ..campaign.settings import ACQUISITION_PARAMS
+from ..campaign.settings import EXPLORATION_PARAM
 from ..errors import CampaignConfigError, PlannerError
 from ..planning import PlanningCore
 from ..planning.vetoes import veto_points
-from ..state import FINAL_STATUSES, PlanRecord, StateStore, StoredMeasurement
+from ..state import PlanRecord, StateStore, StoredMeasurement
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +161,7 @@ class CampaignWorker:
                 self._state.update(model_version=planner.version,
                                    n_observed=planner.n_observed)
             status = self.store.require_campaign(self.campaign_id).status
-            if status in FINAL_STATUSES:
+            if is_final(status):
                 self._finish(planner, last_id, status)
                 return
 
@@ -219,12 +221,11 @@ class _CampaignPlanner:
                                       "maximize": args.get("maximize", policy.maximize),
                                       "params": args.get("params", {})}
         elif action == "set_exploration":
-            allowed = ACQUISITION_PARAMS[policy.name]  # ucb: beta; ei/pi: xi; others: none
-            if not allowed:
+            param = EXPLORATION_PARAM.get(policy.name)  # ucb: beta; ei/pi: xi; others: none
+            if param is None:
                 raise CampaignConfigError(f"{policy.name} has no exploration weight")
             changes["acquisition"] = {"name": policy.name, "maximize": policy.maximize,
-                                      "params": {**policy.params, **{
-                                          name: float(args["weight"]) for name in allowed}}}
+                                      "params": {**policy.params, param: float(args["weight"])}}
         elif action == "veto":
             self.vetoed |= veto_points(args, self.core.candidates.grid_shape)
             self.dirty = True

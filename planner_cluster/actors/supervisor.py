@@ -17,9 +17,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from protocol.lifecycle import FINAL
+
 from ..config import PlannerConfig
 from ..errors import PlannerError
-from ..state import FINAL_STATUSES
 from .campaign import CampaignWorker
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,13 @@ class Supervisor:
     def actor_name(self, campaign_id: str) -> str:
         return f"campaign:{self.prefix}:{campaign_id}"
 
+    def capacity(self) -> int:
+        """Campaign actors the cluster can run at once (its CPUs over each one's share)."""
+        import ray
+
+        cpus = float(ray.cluster_resources().get("CPU", 0))  # type: ignore[no-untyped-call]
+        return max(1, int(cpus / self.actor_cpus)) if self.actor_cpus > 0 else 0
+
     def ensure(self, campaign_id: str) -> Any:
         """Create the campaign's actor, or return the running one (blocking: Ray calls)."""
         with self._lock:
@@ -120,7 +128,7 @@ class Supervisor:
 
     def ensure_live_campaigns(self, store: Any) -> list[str]:
         """After a planner restart: an actor for every campaign that is not over."""
-        live = [c.campaign_id for c in store.list_campaigns() if c.status not in FINAL_STATUSES]
+        live = [c.campaign_id for c in store.list_campaigns() if c.status not in FINAL]
         for cid in live:
             self.ensure(cid)
         return live
@@ -133,7 +141,7 @@ class Supervisor:
         done = []
         for cid, handle in list(self.handles.items()):
             record = store.get_campaign(cid)
-            if record is not None and record.status not in FINAL_STATUSES:
+            if record is not None and record.status not in FINAL:
                 continue
             try:
                 if ray.get(handle.status.remote(), timeout=5)["alive"]:

@@ -36,6 +36,9 @@ ACQUISITION_PARAMS: dict[str, dict[str, float]] = {
     "ei": {"xi": 0.0}, "pi": {"xi": 0.0}, "ucb": {"beta": 4.0}, "max_variance": {},
     "thompson": {},
 }
+#: The parameter the operator's exploration weight sets, per acquisition (none: no weight).
+EXPLORATION_PARAM: dict[str, str] = {
+    name: next(iter(params)) for name, params in ACQUISITION_PARAMS.items() if params}
 
 
 @dataclass(frozen=True)

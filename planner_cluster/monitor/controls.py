@@ -13,21 +13,19 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from protocol.lifecycle import is_final
+
+from ..campaign.settings import ACQUISITION_PARAMS, EXPLORATION_PARAM
 from ..errors import PlannerError
 from ..scalarizers import SCALARIZERS, scalarize
 from ..state import CampaignRecord, StateStore
 from .views import grid_of, stride_of
 
-#: Acquisition functions and the parameters each accepts (``planner_cluster.acquisition``;
-#: kept here so the monitor does not import torch; a unit test checks they agree).
+#: Acquisition functions and the parameters each accepts (the campaign schema's, torch-free).
 ACQUISITIONS: dict[str, tuple[str, ...]] = {
-    "ei": ("xi",), "pi": ("xi",), "ucb": ("beta",), "max_variance": (), "thompson": (),
-}
-#: Which parameter the exploration weight sets, per acquisition.
-EXPLORATION_PARAM = {"ei": "xi", "pi": "xi", "ucb": "beta"}
+    name: tuple(params) for name, params in ACQUISITION_PARAMS.items()}
 ACTIONS = ("pause", "resume", "stop", "abort", "veto", "add_point", "set_acquisition",
            "set_scalarizer", "set_exploration")
-FINAL = ("finished", "aborted", "failed")
 MAX_VETO_CELLS = 100_000
 
 
@@ -147,7 +145,7 @@ def validate(store: StateStore, record: CampaignRecord,
     action, args = req.action, req.args
     if action not in ACTIONS:
         raise ControlRefused(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
-    if record.status in FINAL:
+    if is_final(record.status):
         raise ControlRefused(f"campaign {record.campaign_id} is {record.status}", 409)
     if action in ("pause", "resume", "stop", "abort"):
         if args:
@@ -181,7 +179,7 @@ def validate(store: StateStore, record: CampaignRecord,
     weight = _number(args["weight"], "weight")
     if weight < 0:
         raise ControlRefused("weight must be >= 0")
-    param = EXPLORATION_PARAM.get(name)
+    param = EXPLORATION_PARAM.get(name)  # the one parameter each acquisition has, if any
     if param is None:
         raise ControlRefused(f"acquisition {name} has no exploration weight")
     kept = {k: v for k, v in current.items() if k in ACQUISITIONS.get(name, ())}

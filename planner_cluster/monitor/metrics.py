@@ -13,7 +13,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..state import CAMPAIGN_STATUSES, StateStore
+from protocol.lifecycle import CampaignStatus
+
+from ..state import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ class CampaignCollector(Collector):
             )}
         by_status = GaugeMetricFamily("autopilot_campaigns", "campaigns by status",
                                       labels=["status"])
-        counts = dict.fromkeys(CAMPAIGN_STATUSES, 0)
+        counts = dict.fromkeys([s.value for s in CampaignStatus], 0)
         for c in records:
             cid = [c.campaign_id]
             counts[c.status] = counts.get(c.status, 0) + 1

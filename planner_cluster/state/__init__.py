@@ -1,16 +1,8 @@
 """Experiment state in Redis: the only package that talks to Redis (key schema: docs/state.md)."""
 
 from .blobs import BlobStore, BlobStoreError
-from .records import (
-    CAMPAIGN_STATUSES,
-    FINAL_STATUSES,
-    CampaignRecord,
-    Event,
-    PlanRecord,
-    StoredMeasurement,
-)
-from .store import StateError, StateStore
+from .records import CampaignRecord, Event, PlanRecord, StoredMeasurement
+from .store import CampaignEndedError, StateError, StateStore
 
-__all__ = ["CAMPAIGN_STATUSES", "FINAL_STATUSES", "BlobStore", "BlobStoreError",
-           "CampaignRecord", "Event", "PlanRecord", "StateError", "StateStore",
-           "StoredMeasurement"]
+__all__ = ["BlobStore", "BlobStoreError", "CampaignEndedError", "CampaignRecord", "Event",
+           "PlanRecord", "StateError", "StateStore", "StoredMeasurement"]

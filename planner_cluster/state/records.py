@@ -8,10 +8,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-CAMPAIGN_STATUSES = ("created", "running", "paused", "stopping", "finished", "aborted", "failed")
-#: Statuses a campaign never leaves.
-FINAL_STATUSES = ("finished", "aborted", "failed")
-
 
 @dataclass(frozen=True)
 class CampaignRecord:

@@ -16,6 +16,8 @@ import numpy as np
 import redis
 from numpy.typing import NDArray
 
+from protocol.lifecycle import FINAL, CampaignStatus, LifecycleError, next_status
+
 from ..errors import PlannerError
 from .blobs import BlobStore
 from .codec import array_fields, dumps, loads, read_array, text
@@ -24,12 +26,20 @@ from .records import CampaignRecord, Event, PlanRecord, StoredMeasurement
 EVENTS_MAXLEN = 100_000
 CAMPAIGN_EVENTS_MAXLEN = 10_000
 
+_FINAL_WORDS = ", ".join(f"['{s.value}'] = true" for s in FINAL)
+
 # KEYS: stream, dedup, campaign, measured set, events, campaign events
-# ARGV: dedup key, "row,col", now, campaign id, event json, then XADD field/value pairs
+# ARGV: dedup key, "row,col", now, campaign id, event json, budget event json,
+#       then XADD field/value pairs
+# A copy already stored is a duplicate whatever the status; a new one to a campaign that is
+# over is refused ({2, status}); the one that reaches ``budget_points`` finishes the campaign
+# (the planner owns the budget), in the same atomic step.
 _ADD_MEASUREMENT = f"""
 local existing = redis.call('HGET', KEYS[2], ARGV[1])
 if existing then return {{0, existing, tonumber(redis.call('HGET', KEYS[3], 'n_measured'))}} end
-local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 6))
+local status = redis.call('HGET', KEYS[3], 'status')
+if ({{{_FINAL_WORDS}}})[status] then return {{2, status, 0}} end
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 7))
 redis.call('HSET', KEYS[2], ARGV[1], id)
 redis.call('SADD', KEYS[4], ARGV[2])
 local n = redis.call('HINCRBY', KEYS[3], 'n_measured', 1)
@@ -37,12 +47,28 @@ redis.call('HSET', KEYS[3], 'updated', ARGV[3])
 local ev = {{'campaign', ARGV[4], 'kind', 'measurement', 'time', ARGV[3], 'data', ARGV[5]}}
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', {EVENTS_MAXLEN}, '*', unpack(ev))
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', {CAMPAIGN_EVENTS_MAXLEN}, '*', unpack(ev))
+local budget = tonumber(redis.call('HGET', KEYS[3], 'budget_points') or '0') or 0
+if budget > 0 and n >= budget then
+  redis.call('HSET', KEYS[3], 'status', '{CampaignStatus.FINISHED.value}')
+  local fin = {{'campaign', ARGV[4], 'kind', 'status', 'time', ARGV[3], 'data', ARGV[6]}}
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', {EVENTS_MAXLEN}, '*', unpack(fin))
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', {CAMPAIGN_EVENTS_MAXLEN}, '*', unpack(fin))
+end
 return {{1, id, n}}
 """
 
 
 class StateError(PlannerError, RuntimeError):
     """The store refused an operation (unknown campaign, a conflict)."""
+
+
+class CampaignEndedError(StateError):
+    """A new measurement for a campaign that is over (finished, aborted or failed)."""
+
+    def __init__(self, campaign_id: str, status: str) -> None:
+        super().__init__(f"campaign {campaign_id} is {status}: it takes no more measurements")
+        self.campaign_id = campaign_id
+        self.status = status
 
 
 class StateStore:
@@ -105,8 +131,9 @@ class StateStore:
         now = time.time()
         fields: dict[str, Any] = {
             "campaign_id": campaign_id, "edge_id": edge_id, "owner": owner,
-            "status": "created", "config": dumps(config), "model_version": 0,
-            "n_measured": 0, "created": now, "updated": now, "stats": "{}",
+            "status": CampaignStatus.CREATED.value, "config": dumps(config),
+            "model_version": 0, "n_measured": 0, "created": now, "updated": now, "stats": "{}",
+            "budget_points": int((config.get("budget") or {}).get("points") or 0),
         }
         if spectral_axis is not None:
             fields.update(array_fields("axis", np.asarray(spectral_axis)))
@@ -160,11 +187,36 @@ class StateStore:
         first = self.read_measurements(campaign_id, count=1)
         return int(first[0].spectrum.size) if first else None
 
-    def set_status(self, campaign_id: str, status: str, **data: Any) -> None:
+    def transition(self, campaign_id: str, event: str, **data: Any) -> CampaignStatus:
+        """Move the campaign's status by ``event`` (protocol.lifecycle), compare-and-set:
+        concurrent writers (gateways, workers, the monitor) never undo each other's move.
+        Raises :class:`~protocol.lifecycle.LifecycleError` (nothing changed) if the current
+        status does not allow ``event``, :class:`StateError` for an unknown campaign."""
+        ckey = self._ckey(campaign_id)
         with self.r.pipeline() as pipe:
-            pipe.hset(self._ckey(campaign_id), mapping={"status": status, "updated": time.time()})
-            self._event(pipe, campaign_id, "status", {"status": status, **data})
-            pipe.execute()
+            while True:
+                try:
+                    pipe.watch(ckey)
+                    current = pipe.hget(ckey, "status")
+                    if current is None:
+                        raise StateError(f"no campaign {campaign_id!r}")
+                    new = next_status(current.decode(), event)
+                    pipe.multi()
+                    pipe.hset(ckey, mapping={"status": new.value, "updated": time.time()})
+                    self._event(pipe, campaign_id, "status",
+                                {"status": new.value, "event": event, **data})
+                    pipe.execute()
+                    return new
+                except redis.WatchError:
+                    continue
+
+    def try_transition(self, campaign_id: str, event: str, **data: Any) -> bool:
+        """:meth:`transition`, False instead of an error when the status does not allow it."""
+        try:
+            self.transition(campaign_id, event, **data)
+        except LifecycleError:
+            return False
+        return True
 
     def update_config(self, campaign_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Merge ``changes`` into the campaign config (one transaction); return the result."""
@@ -223,7 +275,9 @@ class StateStore:
                         row: int, col: int, spectrum: NDArray[Any], source: str = "plan",
                         plan_version: int = -1, dwell_s: float = 0.0) -> tuple[bool, int]:
         """Store a measurement once per (sender, session, seq), atomically with its indexes
-        and its event. Returns (stored now, measurements in the campaign)."""
+        and its event. Returns (stored now, measurements in the campaign); the measurement
+        that reaches the budget (``budget.points``) finishes the campaign. A new measurement
+        for a campaign that is over raises :class:`CampaignEndedError`."""
         key = f"{sender}:{session}:{seq}"
         now = time.time()
         fields: dict[str, Any] = {"key": key, "row": row, "col": col, "source": source,
@@ -232,11 +286,15 @@ class StateStore:
         fields.update(self._array_or_blob(campaign_id, "spectrum", f"m/{key}", spectrum))
         flat: list[Any] = [x for kv in fields.items() for x in kv]
         event = dumps({"row": row, "col": col, "source": source, "key": key})
-        stored, _, count = self._add_measurement(
+        finished = dumps({"status": CampaignStatus.FINISHED.value, "event": "finish",
+                          "reason": "budget reached"})
+        stored, status, count = self._add_measurement(
             keys=[self._ckey(campaign_id, "measurements"), self._ckey(campaign_id, "dedup"),
                   self._ckey(campaign_id), self._ckey(campaign_id, "measured"),
                   self.key("events"), self._ckey(campaign_id, "events")],
-            args=[key, f"{row},{col}", now, campaign_id, event, *flat])
+            args=[key, f"{row},{col}", now, campaign_id, event, finished, *flat])
+        if stored == 2:
+            raise CampaignEndedError(campaign_id, status.decode())
         return bool(stored), int(count or 0)
 
     def read_measurements(self, campaign_id: str, after: str = "0-0", *,

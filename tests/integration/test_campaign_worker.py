@@ -35,7 +35,7 @@ def test_spectra_of_another_length_are_skipped_and_planning_goes_on(
                                  spectral_axis=axis)
     store.put_scan("c1", np.random.default_rng(0).random(GRID).astype(np.float32), ["height"])
     store.update_stats("c1", {"grid": list(GRID)})
-    store.set_status("c1", "running")
+    store.transition("c1", "scan")
     good = loops(6)
     for i, spectrum in enumerate(good[:3]):
         store.add_measurement("c1", sender="edge-1", session="s", seq=i, row=i, col=i,

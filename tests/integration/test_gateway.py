@@ -145,7 +145,7 @@ def test_one_edge_runs_a_bounded_number_of_campaigns(store: StateStore) -> None:
             resumed = edge.request(p.CampaignStart("a", {}, resume=True), p.Ack)
             assert resumed.body.detail == "resumed"  # type: ignore[attr-defined]
             assert other.request(p.CampaignStart("d", {}), p.Ack).body.detail == "created"  # type: ignore[attr-defined]
-            store.set_status("a", "finished")  # a finished campaign frees its place
+            store.transition("a", "finish")  # a finished campaign frees its place
             assert edge.request(p.CampaignStart("c", {}), p.Ack).body.detail == "created"  # type: ignore[attr-defined]
         finally:
             edge.close()

@@ -39,6 +39,17 @@ class Monitor:
         return str(r.json()["csrf_token"])
 
 
+#: the lifecycle events that take a running campaign to each status
+_PATHS = {"running": [], "paused": ["pause"], "stopping": ["stop"], "finished": ["finish"],
+          "aborted": ["abort"], "failed": ["fail"]}
+
+
+def move_to(store: StateStore, cid: str, status: str) -> None:
+    """Take a running campaign to ``status`` through the lifecycle's own transitions."""
+    for event in _PATHS[status]:
+        store.transition(cid, event)
+
+
 def spectra(n: int, seed: int = 0) -> np.ndarray[Any, Any]:
     """Small hysteresis-like loops (16 points) of varying area."""
     rng = np.random.default_rng(seed)
@@ -59,10 +70,11 @@ def seed_campaign(store: StateStore, cid: str, owner: str, *, n: int = 4, stride
     image = np.arange(GRID[0] * GRID[1], dtype=np.float32).reshape(GRID)
     store.put_scan(cid, image, ["topography"])
     store.update_stats(cid, {"grid": list(GRID)})
-    store.set_status(cid, status)
+    store.transition(cid, "scan")
     for i, s in enumerate(spectra(n)):
         store.add_measurement(cid, sender=f"edge-{cid}", session="s", seq=i, row=i % GRID[0],
                               col=i % GRID[1], spectrum=s)
+    move_to(store, cid, status)
     rows = -(-GRID[0] // stride) * -(-GRID[1] // stride)
     store.put_plan(cid, PlanRecord(1, np.array([[5, 4], [0, 0], [4, 1]], np.int32),
                                    np.array([3.0, 2.0, 1.0], np.float32), "ei", time.time(),

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Monitor
+from .conftest import Monitor, move_to
 
 ALL_CONTROLS: list[tuple[str, dict[str, Any]]] = [
     ("pause", {}), ("resume", {}), ("stop", {}), ("abort", {}),
@@ -110,7 +110,7 @@ def test_non_json_control_is_refused(mon: Monitor) -> None:
 
 @pytest.mark.parametrize("status", ["finished", "aborted", "failed"])
 def test_ended_campaigns_take_no_controls(mon: Monitor, status: str) -> None:
-    mon.store.set_status("c1", status)
+    move_to(mon.store, "c1", status)
     r = post(mon, "ada", "resume", {})
     assert r.status_code == 409 and status in r.json()["detail"]
 
