@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -13,7 +14,8 @@ from .config import ConfigError, load_config
 
 planner_app = typer.Typer(add_completion=False, help="Run the planner: gateway, Redis state, "
                           "Ray campaign actors.")
-campaigns_app = typer.Typer(add_completion=False, help="List campaigns and their state.")
+campaigns_app = typer.Typer(add_completion=False, help="List campaigns and their state; "
+                             "export one to an archive.")
 
 RedisOpt = Annotated[str | None, typer.Option("--redis", help="Redis URL; empty: embedded")]
 ConfigOpt = Annotated[str | None, typer.Option("--config", help="TOML config file")]
@@ -76,34 +78,80 @@ def planner(
         raise typer.Exit(2) from None
 
 
-@campaigns_app.command()
+def _open_store(config_file: str | None, redis_url: str | None, prefix: str | None,
+                command: str) -> Any:
+    """The state store named by the flags and config; exit 2 with one line if there is none."""
+    from .state import StateStore
+
+    try:
+        config = load_config(config_file, overrides={"redis_url": redis_url,
+                                                     "redis_prefix": prefix})
+    except ConfigError as exc:
+        typer.echo(f"autopilot {command}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not config.redis_url:
+        typer.echo(f"autopilot {command}: --redis URL is required", err=True)
+        raise typer.Exit(2)
+    return StateStore.connect(config.redis_url, config.redis_prefix,
+                              password=config.redis_password(), ssl=config.redis_ssl())
+
+
+@campaigns_app.callback(invoke_without_command=True)
 def campaigns(
+    ctx: typer.Context,
     config_file: ConfigOpt = None,
     redis: RedisOpt = None,
     prefix: PrefixOpt = None,
-    redis_password_file: RedisPasswordOpt = None,
 ) -> None:
     """List every campaign: status, owner, edge, points, model version."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import time
+
     from rich.console import Console
     from rich.table import Table
 
-    from .state import StateStore
-
-    config = load_config(config_file, overrides={"redis_url": redis, "redis_prefix": prefix,
-                                                 "redis_password_file": redis_password_file})
-    if not config.redis_url:
-        typer.echo("autopilot campaigns: --redis URL is required", err=True)
-        raise typer.Exit(2)
-    store = StateStore.connect(config.redis_url, config.redis_prefix,
-                               password=config.redis_password(), ssl=config.redis_ssl())
+    store = _open_store(config_file, redis, prefix, "campaigns")
     table = Table("campaign", "status", "owner", "edge", "points", "model", "updated")
-    import time
-
     for c in store.list_campaigns():
         table.add_row(c.campaign_id, c.status, c.owner, c.edge_id, str(c.n_measured),
                       str(c.model_version), time.strftime("%H:%M:%S", time.localtime(c.updated)))
     store.close()
     Console().print(table)
+
+
+@campaigns_app.command("export")
+def export(
+    campaign_id: Annotated[str, typer.Argument(help="the campaign to export")],
+    out: Annotated[Path, typer.Argument(help="the archive to write (NeXus/HDF5, .nxs or .h5)")],
+    config_file: ConfigOpt = None,
+    redis: RedisOpt = None,
+    prefix: PrefixOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="overwrite OUT if it exists")] = False,
+) -> None:
+    """Write a campaign, running or finished, to a self-describing NeXus/HDF5 archive
+    (docs/archive.md); `autopilot replay OUT` recomputes its decisions."""
+    import redis as redis_lib
+
+    from .archive.from_store import ExportError, export_campaign
+
+    if out.exists() and not force:
+        typer.echo(f"autopilot campaigns export: {out} exists; pass --force to overwrite it",
+                   err=True)
+        raise typer.Exit(2)
+    store = _open_store(config_file, redis, prefix, "campaigns export")
+    try:
+        a = export_campaign(store, campaign_id, out)
+    except ExportError as exc:
+        typer.echo(f"autopilot campaigns export: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except redis_lib.RedisError as exc:
+        typer.echo(f"autopilot campaigns export: cannot read Redis ({exc})", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        store.close()
+    typer.echo(f"{out}: campaign {campaign_id} ({a.status}), {len(a.coords)} measurements, "
+               f"{len(a.schedule['version'])} plans, {len(a.controls)} controls")
 
 
 def run_app(app: typer.Typer, name: str, argv: list[str] | None) -> int:

@@ -11,7 +11,9 @@ import numpy as np
 
 from ..errors import PlannerError
 from .content import ArchiveData, Array, ControlRecord, LogEntry, ModelTable
-from .nexus_layout import FORMAT, FORMAT_VERSION, field_name, from_iso, from_lattice
+from .nexus_layout import FORMAT, FORMAT_VERSION, from_iso, from_lattice
+
+SCHEDULE = ("version", "n_train", "n_observed", "time", "loss", "best", "fit_s", "rank_s")
 
 __all__ = ["ArchiveFormatError", "read_archive"]
 
@@ -29,7 +31,8 @@ def _json_list(values: Any) -> list[Any]:
 
 
 def _array(group: Any, key: str) -> Array:
-    return np.asarray(group[key][()])
+    """A field; empty when it is absent (the writer leaves empty fields out)."""
+    return np.asarray(group[key][()]) if key in group else np.zeros(0)
 
 
 def _scalar_text(group: Any, key: str) -> str:
@@ -46,10 +49,10 @@ def _check(f: Any, path: Path) -> None:
 
 
 def _controls(g: Any) -> list[ControlRecord]:
-    times = from_iso(g["time"][()])
-    cols = {k: _text(g[k][()]) for k in ("action", "requested", "control_id", "origin", "user",
+    times = from_iso(_array(g, "time"))
+    cols = {k: _text(_array(g, k)) for k in ("action", "requested", "control_id", "origin", "user",
                                          "status")}
-    nested = {k: _json_list(g[k][()]) for k in ("args", "changes", "previous")}
+    nested = {k: _json_list(_array(g, k)) for k in ("args", "changes", "previous")}
     plan_index, version = _array(g, "plan_index"), _array(g, "model_version")
     return [ControlRecord(time=float(times[i]), **{k: v[i] for k, v in cols.items()},
                           **{k: v[i] for k, v in nested.items()},
@@ -58,7 +61,8 @@ def _controls(g: Any) -> list[ControlRecord]:
 
 
 def _log(g: Any) -> list[LogEntry]:
-    times, kinds, data = from_iso(g["time"][()]), _text(g["kind"][()]), _json_list(g["data"][()])
+    times, kinds = from_iso(_array(g, "time")), _text(_array(g, "kind"))
+    data = _json_list(_array(g, "data"))
     versions = _array(g, "model_version")
     return [LogEntry(float(t), k, d, int(v))
             for t, k, d, v in zip(times, kinds, data, versions, strict=True)]
@@ -72,7 +76,7 @@ def _plans(g: Any) -> dict[int, tuple[Array, Array]]:
 
 
 def _schedule(g: Any) -> dict[str, Array]:
-    return {k: from_iso(v[()]) if k == "time" else np.asarray(v[()]) for k, v in g.items()}
+    return {k: from_iso(_array(g, k)) if k == "time" else _array(g, k) for k in SCHEDULE}
 
 
 def _models(g: Any, a: ArchiveData) -> ModelTable:
@@ -86,6 +90,20 @@ def _models(g: Any, a: ArchiveData) -> ModelTable:
         loss=_array(g, "loss"), best=_array(g, "best"), seed_points=_array(g, "seed_points"))
 
 
+def _measurements(m: Any) -> dict[str, Any]:
+    """The measurement fields of :class:`ArchiveData` (none: nothing measured)."""
+    if m is None:
+        return {"coords": np.zeros((0, 2), np.int64), "spectra": np.zeros((0, 0)),
+                "axis": None, "scalars": None, "source": [], "plan_version": np.zeros(0),
+                "received": np.zeros(0), "dwell_s": np.zeros(0)}
+    axis = _text(m.attrs["axes"])[-1]
+    return {"coords": _array(m, "grid_position").reshape(-1, 2),
+            "spectra": _array(m, "spectra"), "axis": _array(m, axis),
+            "scalars": _array(m, "scalar") if "scalar" in m else None,
+            "source": _text(_array(m, "source")), "plan_version": _array(m, "plan_version"),
+            "received": from_iso(_array(m, "time")), "dwell_s": _array(m, "dwell_time")}
+
+
 def read_archive(path: Path) -> ArchiveData:
     """Read ``path``; :class:`ArchiveFormatError` if it is not an archive of this version."""
     import h5py
@@ -93,7 +111,7 @@ def read_archive(path: Path) -> ArchiveData:
     with h5py.File(path, "r") as f:
         _check(f, path)
         e = f["entry"]
-        p, m = e["process"], e["measurements"]
+        p = e["process"]
         settings = p["settings"]
         config = json.loads(_scalar_text(settings, "config"))
         cands = p["candidates"]
@@ -101,7 +119,6 @@ def read_archive(path: Path) -> ArchiveData:
         candidates.update(dict(cands.attrs.items()))
         candidates.pop("NX_class", None)
         image = _array(e["scan"], "data")
-        axis_key = _text([m.attrs["axes"][1]])[0] if len(m.attrs["axes"]) > 1 else field_name("")
         a = ArchiveData(
             campaign_id=_scalar_text(e, "experiment_identifier"),
             dataset=_scalar_text(e, "dataset"), config=config,
@@ -112,10 +129,7 @@ def read_archive(path: Path) -> ArchiveData:
                 p, "date")])[0]),
             image=np.moveaxis(image, 0, -1) if image.ndim == 3 else image,
             channels=_text(e["scan"].attrs["channels"]),
-            coords=_array(m, "grid_position").reshape(-1, 2), spectra=_array(m, "spectra"),
-            axis=_array(m, axis_key), scalars=_array(m, "scalar") if "scalar" in m else None,
-            source=_text(m["source"][()]), plan_version=_array(m, "plan_version"),
-            received=from_iso(m["time"][()]), dwell_s=_array(m, "dwell_time"),
+            **_measurements(e["measurements"] if "measurements" in e else None),
             vetoed=_array(p, "vetoed").reshape(-1, 2), schedule=_schedule(p["schedule"]),
             recorded_plans=_plans(p["plans"]), candidates=candidates,
             controls=_controls(p["controls"]), log=_log(p["log"]),

@@ -39,12 +39,14 @@ def _group(parent: Any, name: str, nx_class: str, **attrs: Any) -> Any:
 
 
 def _put(group: Any, name: str, data: Any, **attrs: Any) -> Any:
+    """A dataset with ``attrs``; nothing for an empty one (hyperspy's reader fails on empty
+    datasets; the reader takes a missing field as empty)."""
     import h5py
 
-    if isinstance(data, str) or (isinstance(data, list) and data and isinstance(data[0], str)):
+    if not isinstance(data, str) and np.size(data) == 0:
+        return None
+    if isinstance(data, str) or (isinstance(data, list) and isinstance(data[0], str)):
         ds = group.create_dataset(name, data=data, dtype=h5py.string_dtype())
-    elif isinstance(data, list) and not data:
-        ds = group.create_dataset(name, shape=(0,), dtype=h5py.string_dtype())
     else:
         kwargs = {"compression": "gzip", "compression_opts": 4} if np.size(data) > 4096 else {}
         ds = group.create_dataset(name, data=np.asarray(data), **kwargs)
@@ -115,13 +117,15 @@ def _scan(entry: Any, a: ArchiveData) -> None:
 def _measurements(entry: Any, a: ArchiveData) -> None:
     cal = a.calibration
     n = len(a.coords)
+    if not n:  # nothing measured yet: no spectra to describe
+        return
     name = field_name(cal.axis_name)
     g = _group(entry, "measurements", "NXdata", signal="spectra", interpretation="spectrum")
     spectra = np.asarray(a.spectra)
-    _put(g, "spectra", spectra.reshape(n, -1) if n else spectra, units=cal.signal_units,
+    _put(g, "spectra", spectra.reshape(n, -1), units=cal.signal_units,
          long_name=f"spectrum ({cal.signal_units})")
     _put(g, "measurement", np.arange(n), units="", long_name="measurement, in order")
-    axis = a.axis if a.axis is not None else np.arange(spectra.shape[-1] if n else 0)
+    axis = a.axis if a.axis is not None else np.arange(spectra.shape[-1])
     _put(g, name, np.asarray(axis, np.float64).reshape(-1), units=cal.axis_units,
          long_name=f"{cal.axis_name} ({cal.axis_units})")
     _axes_attr(g, ["measurement", name])
