@@ -151,6 +151,10 @@ async def stream(request: Request, ctx: Ctx, who: User, campaign: str | None = N
                  last_event_id: Annotated[str | None, Header(pattern=r"^\d+-\d+$")] = None
                  ) -> StreamingResponse:
     hub, metrics = ctx.hub, ctx.metrics
+    if hub.clients >= ctx.config.max_live_clients:
+        raise HTTPException(503, f"{hub.clients} live streams are open, the most this monitor "
+                                 "serves (max_live_clients); close a dashboard tab or try later",
+                            headers={"Retry-After": "10"})
     if campaign is not None and ctx.store.get_campaign(campaign) is None:
         raise HTTPException(404, f"unknown campaign {campaign!r}")
 

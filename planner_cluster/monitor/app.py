@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,8 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..state import StateStore
 from ..state.users import UserStore
@@ -23,6 +25,7 @@ from . import api_auth, api_campaigns
 from .auth import authenticate, load_users_file
 from .config import MonitorConfig
 from .deps import Ctx, MonitorContext
+from .limits import BodyLimit, method_label
 from .live import EventHub
 from .metrics import MonitorMetrics
 
@@ -35,6 +38,33 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
                                "style-src 'self'; script-src 'self'; frame-ancestors 'none'",
 }
+
+
+class HeadersAndCounts:
+    """Security headers on every response, and the request counter by method and status.
+
+    Plain ASGI: a ``BaseHTTPMiddleware`` would read the body in a task group, and the body
+    limit's 413 would reach FastAPI wrapped in an exception group (answered as a 400)."""
+
+    def __init__(self, app: ASGIApp, metrics: MonitorMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for k, v in SECURITY_HEADERS.items():
+                    headers.setdefault(k, v)
+                self.metrics.requests.labels(method_label(scope["method"]),
+                                             str(message["status"])).inc()
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(config: MonitorConfig, store: StateStore | None = None) -> FastAPI:
@@ -61,21 +91,15 @@ def create_app(config: MonitorConfig, store: StateStore | None = None) -> FastAP
     app = FastAPI(title="microscope-autopilot monitor", version="1",
                   description="Follow and steer autonomous microscopy campaigns "
                               "(docs/monitor.md).",
-                  lifespan=lifespan, docs_url="/api/docs", redoc_url=None,
+                  lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json")
     app.state.ctx = ctx
     app.include_router(api_auth.router)
     app.include_router(api_campaigns.router)
 
-    @app.middleware("http")
-    async def headers_and_counts(request: Request,
-                                 call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        if not request.url.path.startswith("/api/docs"):
-            for k, v in SECURITY_HEADERS.items():
-                response.headers.setdefault(k, v)
-        ctx.metrics.requests.labels(request.method, str(response.status_code)).inc()
-        return response
+    # An oversized body is refused before any route sees it; the refusal is counted too.
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(HeadersAndCounts, metrics=ctx.metrics)
 
     @app.get("/metrics", include_in_schema=True, tags=["metrics"],
              summary="Prometheus metrics: campaigns, loop and the monitor itself")
@@ -99,6 +123,12 @@ def create_app(config: MonitorConfig, store: StateStore | None = None) -> FastAP
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs() -> FileResponse:
+        """The API reference, drawn from /api/openapi.json by a script of ours: no CDN, so it
+        works on a facility network without internet access."""
+        return FileResponse(STATIC / "api-docs.html", headers={"Cache-Control": "no-cache"})
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
@@ -113,7 +143,10 @@ class MonitorServer:
         host, port = config.host_port
         self.server = uvicorn.Server(uvicorn.Config(
             self.app, host=host, port=port, log_config=None, access_log=False,
-            timeout_graceful_shutdown=3, lifespan="on"))
+            timeout_graceful_shutdown=3, lifespan="on",
+            # X-Forwarded-For is read by auth.client_address, from trusted_proxies only;
+            # uvicorn's own reading would trust any loopback peer.
+            proxy_headers=False, server_header=False))
         self._thread: threading.Thread | None = None
 
     @property

@@ -39,7 +39,10 @@ class MonitorConfig:
             ``login_window_s``; more get HTTP 429 until the window ends.
         login_window_s: the failed-login window (shared by every monitor on the same Redis).
         trusted_proxies: comma-separated addresses of reverse proxies in front of the monitor;
-            for requests from them the client address is read from ``X-Forwarded-For``.
+            for requests from them (and only them) the client address is read from
+            ``X-Forwarded-For``.
+        max_body_bytes: larger request bodies are refused (413) before they are read.
+        max_live_clients: live-update streams open at once, all users together; more get 503.
     """
 
     redis_url: str = ""
@@ -58,6 +61,8 @@ class MonitorConfig:
     login_max_failures: int = 10
     login_window_s: float = 300.0
     trusted_proxies: str = ""
+    max_body_bytes: int = 1 << 20
+    max_live_clients: int = 100
 
     @property
     def proxies(self) -> frozenset[str]:
@@ -93,6 +98,8 @@ def load_monitor_config(file: str | Path | None = None, *,
                           "be > 0")
     if config.login_max_failures < 1:
         raise ConfigError("login_max_failures must be >= 1")
+    if config.max_body_bytes < 1024 or config.max_live_clients < 1:
+        raise ConfigError("max_body_bytes must be >= 1024 and max_live_clients >= 1")
     if config.pbkdf2_iterations < 1000 or config.max_image < 8:
         raise ConfigError("pbkdf2_iterations must be >= 1000 and max_image >= 8")
     return config
