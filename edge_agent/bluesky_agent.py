@@ -234,29 +234,28 @@ class PlannerAgent:
 
 def planner_plan(agent: PlannerAgent, row_motor: Any, col_motor: Any, detectors: Sequence[Any],
                  *, spectrum_key: str | None = None,
-                 md: dict[str, Any] | None = None) -> Generator[Any, Any, int]:
+                 md: dict[str, Any] | None = None) -> Generator[Any, Any, str]:
     """A bluesky plan, one run: ask the planner, move, trigger and read, tell; until
     :class:`NoRecommendation`. The spectrum is the reading ``spectrum_key`` (default: the first
-    detector's name). Returns the number of points measured."""
+    detector's name). Returns the run's uid."""
     import bluesky.plan_stubs as bps
     import bluesky.preprocessors as bpp
 
     key = spectrum_key or detectors[0].name
     motors = [row_motor, col_motor]
 
-    @bpp.run_decorator(md={"plan_name": "planner_plan", "campaign": agent.campaign,
-                           "motors": [m.name for m in motors], **(md or {})})
-    def measure() -> Generator[Any, Any, int]:
-        count = 0
+    def measure() -> Generator[Any, Any, None]:
         while True:
             try:
                 row_position, col_position = agent.ask(1)
             except NoRecommendation:
-                return count
+                return
             yield from bps.mov(row_motor, row_position, col_motor, col_position)
             reading = yield from bps.trigger_and_read([*detectors, *motors])
             agent.tell((reading[row_motor.name]["value"], reading[col_motor.name]["value"]),
                        reading[key]["value"])
-            count += 1
 
-    return (yield from measure())
+    uid = yield from bpp.run_wrapper(measure(), md={  # type: ignore[no-untyped-call]
+        "plan_name": "planner_plan", "campaign": agent.campaign,
+        "motors": [m.name for m in motors], **(md or {})})
+    return str(uid)
