@@ -7,6 +7,7 @@ import dataclasses
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from edge_agent.instruments.datasets import ReplayDataset
 from edge_agent.instruments.procedural import procedural
 from edge_agent.instruments.pyro_twin import ServedMicroscope, twin_uri
 from edge_agent.instruments.pyro_twin_server import ReplayTwin, TwinServer
+from edge_agent.instruments.replay import ReplayMicroscope
 from tests.conftest import wait_for
 
 from .test_instruments import InstrumentContract
@@ -115,3 +117,18 @@ def test_spec_forms() -> None:
         twin_uri("nohost")
     with pytest.raises(ConfigError, match="ROWSxCOLS"):
         make_instrument("twin:127.0.0.1:1?grid=big")
+
+
+def test_serve_twin_takes_specs_names_and_files(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from edge_agent.cli import main
+    from edge_agent.instruments.pyro_twin_server import load_served_dataset
+
+    dataset = load_served_dataset("sim:peaks?size=10&seed=4")
+    assert dataset.grid_shape == (10, 10)
+    sample = make_instrument("sim:peaks?size=10&seed=4")
+    assert isinstance(sample, ReplayMicroscope)
+    path = sample.export_truth(tmp_path / "peaks.npz")
+    np.testing.assert_array_equal(load_served_dataset(str(path)).spectra, dataset.spectra)
+    assert main(["serve-twin", str(tmp_path / "missing.npz"), "--port", "0"]) == 1
+    assert "replay file not found" in capsys.readouterr().err
