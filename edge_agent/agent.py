@@ -73,12 +73,17 @@ class RunResult:
     pending: int
     rejected: int
     error: str = ""
+    error_code: str = ""
 
     @property
     def exit_code(self) -> int:
-        """0 finished and all acked; 1 failed; 3 aborted; 4 finished with data still spooled
-        (or stopped because the spool was full); 5 interrupted by a service stop (SIGTERM):
-        the campaign stays open and the next run resumes it."""
+        """0 finished and all acked; 1 failed; 2 the planner refused the campaign's settings
+        (``bad_field``: a configuration error, like a bad flag); 3 aborted; 4 finished with
+        data still spooled (or stopped because the spool was full); 5
+        interrupted by a service stop (SIGTERM): the campaign stays open and the next run
+        resumes it."""
+        if self.error_code == "bad_field":
+            return 2
         return EXIT_CODES.get(self.state, 4 if self.pending or self.error else 0)
 
 
@@ -103,7 +108,7 @@ class EdgeAgent:
         self._lock_taken_at: float | None = None
         self.instrument = instrument or make_instrument(
             config.instrument, dwell_s=config.dwell_s, noise=config.noise or None,
-            seed=config.seed)
+            seed=config.seed, data_dir=str(config.data_dir) if config.data_dir else None)
         self.info = self.instrument.info
         self.signer = (p.Signer.from_file(config.signing_key_file, config.signing_scheme)
                        if config.signing_key_file else p.Signer(None))
@@ -120,6 +125,7 @@ class EdgeAgent:
         self._job: Future[Any] | None = None
         self._job_choice: Choice | None = None
         self.error = ""
+        self.error_code = ""  # the planner's error code when it refused the run
         self.measured_this_run = 0
         self.dose_used = 0.0
         self._stop_at: float | None = None
@@ -229,7 +235,7 @@ class EdgeAgent:
         self._report()
         return RunResult(self.state.state.value, self.state.reason, self.measured_this_run,
                          self.outbox.acked, self.outbox.pending, self.outbox.rejected,
-                         self.error)
+                         self.error, self.error_code)
 
     def _teardown(self) -> None:
         if self._job is not None:
@@ -244,9 +250,10 @@ class EdgeAgent:
                     log.exception("the instrument failed while the agent was ending")
         self.conv.close()
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, reason: str, code: str = "") -> None:
         log.error("stopping: %s (unacknowledged measurements stay in the spool)", reason)
         self.error = self.error or reason
+        self.error_code = self.error_code or code
         if not self.state.terminal:
             self.state.fire("fail", reason)
 

@@ -41,6 +41,7 @@ SUBCOMMANDS = ("run", "ctl", "export-truth", "export-dataset", "drivers", "spool
 _RUN_FLAGS: list[tuple[str, str, type, str]] = [
     ("--planner", "planner", str, "planner gateway address, tcp://HOST:PORT"),
     ("--instrument", "instrument", str, "driver spec: replay:beps|eels|sts|PATH, sim:loops"),
+    ("--data-dir", "data_dir", Path, "data folder for replay data sets (or AUTOPILOT_DATA)"),
     ("--dwell", "dwell_s", float, "seconds per spectrum (default: the driver's)"),
     ("--noise", "noise", float, "replay noise, relative to the data's std"),
     ("--seed", "seed", int, "noise / simulated sample seed"),
@@ -89,11 +90,13 @@ def _parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export-truth", help="write a replay instrument's ground truth")
     export.add_argument("spec", help="instrument spec, e.g. replay:beps")
     export.add_argument("out", type=Path, help="output .npz")
+    export.add_argument("--data-dir", type=Path, help="data folder (default: AUTOPILOT_DATA, "
+                        "else the workspace's shared/data)")
     dump = sub.add_parser("export-dataset", help="write built-in datasets as replay files")
     dump.add_argument("name", help="a built-in dataset (see replay:NAME) or 'all'")
     dump.add_argument("out_dir", type=Path, help="folder for NAME.h5")
     dump.add_argument("--data-dir", type=Path, help="where the source files are "
-                      "(default: the workspace's shared/data)")
+                      "(default: AUTOPILOT_DATA, else the workspace's shared/data)")
     sub.add_parser("drivers", help="list instrument drivers")
     spool = sub.add_parser("spool", help="show what a spool folder holds")
     spool.add_argument("--spool", type=Path, required=True)
@@ -224,11 +227,20 @@ def _ctl(args: argparse.Namespace) -> int:
     return 0 if status == "accepted" else 1
 
 
+def _data_dir(args: argparse.Namespace) -> Path | None:
+    """``--data-dir``, else the data folder the environment names."""
+    from edge_agent.config import data_dir_from_environment
+
+    return Path(args.data_dir) if args.data_dir else data_dir_from_environment()
+
+
 def _export(args: argparse.Namespace) -> int:
     from edge_agent.instruments.registry import make_instrument
     from edge_agent.instruments.replay import ReplayMicroscope
 
-    instrument = make_instrument(args.spec, dwell_s=0.0)
+    data_dir = _data_dir(args)
+    instrument = make_instrument(args.spec, dwell_s=0.0,
+                                 data_dir=str(data_dir) if data_dir else None)
     if not isinstance(instrument, ReplayMicroscope):
         raise ConfigError(f"{args.spec} has no ground truth to export", field="spec")
     path = instrument.export_truth(args.out)
@@ -256,7 +268,7 @@ def _export_dataset(args: argparse.Namespace) -> int:
     code = 0
     for name in sorted(DATASETS) if every else [args.name]:
         try:
-            dataset = load_dataset(name, data_dir=args.data_dir)
+            dataset = load_dataset(name, data_dir=_data_dir(args))
         except (FileNotFoundError, ImportError) as exc:
             print(f"{'skipped' if every else 'cannot export'} {name}: "
                   f"{'needs an optional package: ' if isinstance(exc, ImportError) else ''}"
@@ -298,7 +310,8 @@ def _serve_twin(args: argparse.Namespace) -> int:
         raise ConfigError("serve-twin needs Pyro5: pip install 'microscope-autopilot[twin]'",
                           field="command") from exc
     _setup_logging("INFO")
-    dataset = twin.load_served_dataset(args.dataset, args.data_dir)
+    data_dir = _data_dir(args)
+    dataset = twin.load_served_dataset(args.dataset, str(data_dir) if data_dir else None)
     server = twin.TwinServer(twin.ReplayTwin(dataset, noise=args.noise, seed=args.seed),
                              host=args.host, port=args.port)
     print(f"serving {dataset.name} ({dataset.attribution}) at {server.uri}\n"

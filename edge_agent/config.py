@@ -3,6 +3,8 @@
 Precedence, each later source overriding the earlier: defaults < TOML file (``--config``;
 top-level keys or an ``[edge]`` table, plus an optional ``[campaign]`` table passed verbatim
 into the campaign config) < environment (``AUTOPILOT_EDGE_<FIELD>``, read only here) < flags.
+The data folder for replay data sets is ``data_dir``; ``AUTOPILOT_DATA`` sets it too (the name
+the whole project uses), below ``AUTOPILOT_EDGE_DATA_DIR``.
 Secrets are never values here, only paths to files (``signing_key_file``, CURVE key files).
 
 TOML needs ``tomllib`` (Python >= 3.11); on 3.10 install ``tomli``, which is used instead.
@@ -22,6 +24,8 @@ from edge_agent.errors import ConfigError
 from protocol.signing import DEFAULT_SCHEME, SCHEMES
 
 ENV_PREFIX = "AUTOPILOT_EDGE_"
+#: The project-wide data folder variable (replay data sets).
+DATA_ENV = "AUTOPILOT_DATA"
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class EdgeConfig:
     campaign: str
     planner: str = "tcp://127.0.0.1:5555"
     instrument: str = "replay:beps"
+    data_dir: Path | None = None
     dwell_s: float | None = None
     noise: float = 0.0
     seed: int = 0
@@ -166,6 +171,8 @@ def read_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
     """Settings from ``AUTOPILOT_EDGE_<FIELD>`` variables (the only environment reads)."""
     env = os.environ if environ is None else environ
     out: dict[str, Any] = {}
+    if env.get(DATA_ENV):
+        out["data_dir"] = Path(env[DATA_ENV])  # AUTOPILOT_EDGE_DATA_DIR, below, wins
     for key, value in env.items():
         if key.startswith(ENV_PREFIX):
             name = key[len(ENV_PREFIX):].lower()
@@ -174,6 +181,13 @@ def read_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
                 continue
             out[name] = _coerce(name, value, f"environment {key}")
     return out
+
+
+def data_dir_from_environment(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The data folder the environment names, for commands that build no :class:`EdgeConfig`
+    (``export-dataset``, ``export-truth``, ``serve-twin``)."""
+    value = read_environment(environ).get("data_dir")
+    return value if isinstance(value, Path) else None
 
 
 def load_config(flags: Mapping[str, Any], config_file: Path | None = None,

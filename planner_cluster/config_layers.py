@@ -5,14 +5,18 @@ unknown names and coerced to the field's type with a clear :class:`ConfigError`.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-import tomllib
-
 from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the backport, a base dependency there
+    import tomli as tomllib
 
 T = TypeVar("T")
 Coerce = Callable[[str, Any, Any], Any]

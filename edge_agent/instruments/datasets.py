@@ -4,9 +4,13 @@ Each loader returns a :class:`ReplayDataset`: a structural image plus the raw sp
 at every point of a spectroscopy grid. Only numpy is needed at import time; ``h5py`` (BEPS) and
 ``rsciio`` (EELS) are imported inside the loaders that need them.
 
-Files live in ``data_dir`` (default: the workspace's ``shared/data``); see its README for
-provenance. The loaders here read MIT-licensed data from the pycroscopy project; the SEM-EDS
-and ``particles`` loaders live in :mod:`edge_agent.instruments.datasets_extra`.
+Files live in a data folder: the ``data_dir`` a loader is given (the edge's ``data_dir``
+setting, ``AUTOPILOT_DATA``, ``--data-dir``), else the workspace's ``shared/data`` when running
+from a source checkout; see its README for provenance. The loaders here read MIT-licensed data
+from the pycroscopy project; the SEM-EDS and ``particles`` loaders live in
+:mod:`edge_agent.instruments.datasets_extra`. A 24 x 24 crop of BEPS ships inside the package
+(``beps_crop``, :mod:`edge_agent.instruments.packaged`), and the replay driver's ``beps`` falls
+back to it, so a wheel installed anywhere can replay real data.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy.typing as npt
 
 __all__ = [
     "DATASETS",
-    "DEFAULT_DATA_DIR",
+    "WORKSPACE_DATA_DIR",
     "ReplayDataset",
     "dataset",
     "load_beps",
@@ -33,7 +37,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+#: The data folder of a source checkout (``REPO/../shared/data``); used only if it exists.
+WORKSPACE_DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 _PYCROSCOPY = "MIT licence, pycroscopy project"
 
@@ -118,9 +123,13 @@ def load_dataset(name: str, **kwargs: Any) -> ReplayDataset:
 
 
 def _file(data_dir: Path | str | None, filename: str) -> Path:
-    path = Path(data_dir if data_dir is not None else DEFAULT_DATA_DIR) / filename
+    folder = Path(data_dir) if data_dir is not None else WORKSPACE_DATA_DIR
+    path = folder / filename
     if not path.is_file():
-        raise FileNotFoundError(f"dataset file not found: {path}")
+        hint = "" if data_dir is not None else (
+            " (no data folder given: set data_dir in the edge config, AUTOPILOT_DATA, or "
+            "--data-dir)")
+        raise FileNotFoundError(f"dataset file not found: {path}{hint}")
     return path
 
 
@@ -131,36 +140,49 @@ def _clip_percentiles(
     return np.asarray(np.clip(image, low, high), dtype=np.float32)
 
 
-@dataset("beps")
-def load_beps(data_dir: Path | str | None = None) -> ReplayDataset:
-    """Band-excitation piezoresponse loops of a PbTiO3 film, 50 x 50 grid, 64 bias steps.
+BEPS_FILE = "BEPS_PTO_50x50.h5"
+BEPS_ATTRIBUTION = f"{BEPS_FILE}, pycroscopy/DTMicroscope data/AFM ({_PYCROSCOPY})"
+
+
+def read_beps_loops(path: Path) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The raw loops (rows x cols x 64, rows = the file's Y) and the bias axis of a BEPS file."""
+    import h5py  # the edge's optional [hdf5] extra
+
+    with h5py.File(path, "r") as f:
+        loops = np.asarray(f["Channel_000/generic/generic"][()], dtype=np.float64)
+        volts = np.asarray(f["Channel_000/generic/Voltage"][()], dtype=np.float64)
+    return loops.transpose(1, 0, 2), volts  # the file's dims are (X, Y, voltage)
+
+
+def beps_dataset(name: str, loops: npt.NDArray[Any], volts: npt.NDArray[np.float64],
+                 attribution: str) -> ReplayDataset:
+    """BEPS loops as a replay dataset (the full file and the packaged crop alike).
 
     The structural image is the response at zero bias on the first leg of the sweep (what a
     PFM image shows), clipped to its 0.5-99.5 percentiles because ~1% of the SHO-fitted values
     are outliers up to 1000x off. Spectra are returned raw (outliers included).
     """
-    import h5py  # the edge's optional [hdf5] extra
-
-    path = _file(data_dir, "BEPS_PTO_50x50.h5")
-    with h5py.File(path, "r") as f:
-        loops = np.asarray(f["Channel_000/generic/generic"][()], dtype=np.float64)
-        volts = np.asarray(f["Channel_000/generic/Voltage"][()], dtype=np.float64)
-    # The file's dims are (X, Y, voltage); rows of an image are Y.
-    loops = loops.transpose(1, 0, 2)
     first_leg_end = int(np.argmax(volts))
     zero = int(np.argmin(np.abs(volts[: first_leg_end + 1])))
     return ReplayDataset(
-        name="beps",
+        name=name,
         image=_clip_percentiles(loops[:, :, zero]),
-        spectra=loops.astype(np.float32),
-        axis=volts,
+        spectra=np.asarray(loops, dtype=np.float32),
+        axis=np.asarray(volts, dtype=np.float64),
         axis_name="voltage",
         axis_units="V",
         signal_units="a.u. (piezoresponse)",
         patch_scale=1,
-        attribution=f"BEPS_PTO_50x50.h5, pycroscopy/DTMicroscope data/AFM ({_PYCROSCOPY})",
+        attribution=attribution,
         image_name="piezoresponse at zero bias",
     )
+
+
+@dataset("beps")
+def load_beps(data_dir: Path | str | None = None) -> ReplayDataset:
+    """Band-excitation piezoresponse loops of a PbTiO3 film, 50 x 50 grid, 64 bias steps."""
+    loops, volts = read_beps_loops(_file(data_dir, BEPS_FILE))
+    return beps_dataset("beps", loops, volts, BEPS_ATTRIBUTION)
 
 
 @dataset("eels")
@@ -273,6 +295,7 @@ def load_procedural(
     return procedural(size=size, seed=seed, kind=kind)
 
 
-# The rest of the registry (SEM-EDS, particles); imported last because it registers with
-# ``dataset`` above, so that every importer of this module sees every dataset.
+# The rest of the registry (SEM-EDS, particles, the packaged crop); imported last because they
+# register with ``dataset`` above, so that every importer of this module sees every dataset.
 from edge_agent.instruments import datasets_extra as _extra  # noqa: E402, F401
+from edge_agent.instruments import packaged as _packaged  # noqa: E402, F401

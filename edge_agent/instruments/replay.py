@@ -22,14 +22,22 @@ import numpy.typing as npt
 
 from edge_agent.errors import AcquisitionStopped, InstrumentError
 from edge_agent.instruments.base import InstrumentInfo
-from edge_agent.instruments.datasets import DATASETS, ReplayDataset, load_dataset
+from edge_agent.instruments.datasets import (
+    BEPS_ATTRIBUTION,
+    BEPS_FILE,
+    DATASETS,
+    ReplayDataset,
+    beps_dataset,
+    load_dataset,
+    read_beps_loops,
+)
 from edge_agent.instruments.registry import driver
 from edge_agent.instruments.replay_file import read_replay_h5
 
 log = logging.getLogger(__name__)
 
 #: Realistic dwell per spectrum when none is given (seconds).
-DEFAULT_DWELL_S = {"beps": 0.5, "eels": 0.05, "sts": 0.3}
+DEFAULT_DWELL_S = {"beps": 0.5, "beps_crop": 0.5, "eels": 0.05, "sts": 0.3}
 
 
 class ReplayMicroscope:
@@ -155,9 +163,9 @@ def load_file(path: Path) -> ReplayDataset:
         with np.load(path, allow_pickle=False) as arrays:
             return _from_arrays(path.stem, arrays)
     if path.suffix in (".h5", ".hdf5"):
-        if path.name == "BEPS_PTO_50x50.h5":
-            return load_dataset("beps", data_dir=path.parent)
         try:
+            if path.name == BEPS_FILE:
+                return beps_dataset("beps", *read_beps_loops(path), BEPS_ATTRIBUTION)
             return read_replay_h5(path)
         except ImportError as exc:
             raise InstrumentError("replaying HDF5 needs h5py: pip install "
@@ -165,17 +173,29 @@ def load_file(path: Path) -> ReplayDataset:
     raise InstrumentError(f"cannot replay {path}: expected .npz or .h5", path=str(path))
 
 
+#: Dataset -> the packaged dataset replayed when its files (or its reader) are missing.
+FALLBACKS = {"beps": "beps_crop"}
+
+
 def load_target(target: str, data_dir: str | None = None) -> ReplayDataset:
-    """A dataset name or a file path -> the dataset."""
+    """A dataset name or a file path -> the dataset (see :data:`FALLBACKS`)."""
     if target in DATASETS:
         try:
             return load_dataset(target, data_dir=data_dir)
-        except FileNotFoundError as exc:
-            raise InstrumentError(f"dataset {target!r}: {exc}", target=target) from exc
-        except ImportError as exc:
-            raise InstrumentError(f"dataset {target!r} needs an optional package: {exc}",
-                                  target=target) from exc
+        except (FileNotFoundError, ImportError) as exc:
+            if target not in FALLBACKS:
+                raise _unavailable(target, exc) from exc
+            log.warning("%s: %s; replaying the packaged %s instead", target, exc,
+                        FALLBACKS[target])
+            return load_dataset(FALLBACKS[target])
     return load_file(Path(target))
+
+
+def _unavailable(target: str, exc: Exception) -> InstrumentError:
+    if isinstance(exc, FileNotFoundError):
+        return InstrumentError(f"dataset {target!r}: {exc}", target=target)
+    return InstrumentError(f"dataset {target!r} needs an optional package: {exc}",
+                           target=target)
 
 
 @driver("replay", help="replay a recorded dataset: replay:NAME|PATH.npz|PATH.h5")

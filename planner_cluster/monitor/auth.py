@@ -13,17 +13,22 @@ from __future__ import annotations
 
 import hmac
 import logging
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomllib
 from fastapi import HTTPException, Request
 
 from ..config import ConfigError
 from ..state import CampaignRecord, StateError
 from ..state.users import Credential, UserStore
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the backport, a base dependency there
+    import tomli as tomllib
 
 log = logging.getLogger(__name__)
 

@@ -64,8 +64,9 @@ def test_sts_grid_parsed_from_the_nanonis_header(shared_data: Path) -> None:
 
 
 def test_missing_file_names_the_path(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="BEPS_PTO_50x50.h5"):
-        load_dataset("beps", data_dir=tmp_path)
+    # (beps falls back to its packaged crop instead: tests/unit/edge/test_data_folder.py)
+    with pytest.raises(FileNotFoundError, match="STS_grid_lockin.3ds"):
+        load_dataset("sts", data_dir=tmp_path)
 
 
 @pytest.mark.parametrize("kind", ["loops", "peaks"])
