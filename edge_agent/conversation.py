@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -33,11 +33,16 @@ from edge_agent.link_phase import HANDSHAKE, LinkPhase, LinkPhases
 from edge_agent.selection import PointPicker
 from edge_agent.spool import Spool
 from edge_agent.state import RunState, State
+from protocol.lifecycle import FINAL, CampaignStatus
 
 log = logging.getLogger(__name__)
 SOFTWARE = "microscope-autopilot-edge 0.1.0"
-#: Plan statuses on which the edge finishes cleanly.
-PLAN_DONE = frozenset({"finished", "stopped", "done", "complete"})
+#: Campaign statuses (sent in every plan) on which the edge finishes cleanly.
+PLAN_DONE = frozenset({*FINAL, CampaignStatus.STOPPING})
+
+
+class FailFn(Protocol):
+    def __call__(self, reason: str, code: str = "") -> None: ...
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,7 @@ class ConversationContext:
         state: the run state (reported in heartbeats; a finished plan stops it).
         apply_control: applies a planner's control ``(action, args, user)``.
         vetoes: every veto region the spool holds for this campaign.
-        fail: ends the run on a fatal error (the reason is logged and reported).
+        fail: ends the run on a fatal error ``(reason, planner error code or "")``.
     """
 
     config: EdgeConfig
@@ -66,7 +71,7 @@ class ConversationContext:
     state: RunState
     apply_control: Callable[[str, dict[str, Any], str], Verdict]
     vetoes: Callable[[], list[tuple[int, int, int, int]]]
-    fail: Callable[[str], None]
+    fail: FailFn
 
 
 class Conversation:
@@ -309,7 +314,7 @@ class Conversation:
         log.warning("planner error for %s: [%s] %s -> %s", what, err.code, err.message,
                     todo.value)
         if todo is Reaction.STOP:
-            self.ctx.fail(f"planner refused {what}: [{err.code}] {err.message}")
+            self.ctx.fail(f"planner refused {what}: [{err.code}] {err.message}", err.code)
         elif todo is Reaction.HELLO_AGAIN:
             self.link_failed("planner does not know this connection; saying hello again")
             self._retry_at = 0.0
@@ -323,6 +328,15 @@ class Conversation:
             self._scan_seq, self._scan_sent_at = -1, None
             self.scan_needed = self.scan_image is None  # the agent rescans between spectra
             self._start_campaign(now)
+        elif todo is Reaction.SEND_SCAN:
+            self.ctx.outbox.requeue_all()  # measurements wait for the scan's ack
+            self.scan_acked, self._scan_sent_at = False, None
+            self.scan_needed = self.scan_image is None
+        elif todo is Reaction.CAMPAIGN_ENDED:
+            if sent.kind == "measurement":
+                self.ctx.outbox.reject(sent.seq, err.code, err.message)
+            if self.ctx.state.can("stop"):
+                self.ctx.state.fire("stop", f"planner: {err.message}")
         elif sent.kind == "measurement":
             if todo is Reaction.RESEND_NOW:
                 self.ctx.outbox.resend_now(sent.seq)
@@ -333,8 +347,12 @@ class Conversation:
                 self.ctx.fail(f"planner refused the structural scan: {err.message}")
             elif todo is Reaction.RESEND_NOW:
                 self._scan_sent_at = None
+        elif sent.kind == "scan" and err.code == p.ErrorCode.NO_CAPACITY.value:
+            wait = err.detail.get("retry_after_s", self.cfg.resend_after_s)
+            log.warning("the planner has no capacity for this campaign yet; the scan is sent "
+                        "again in %s s", wait)
         elif sent.kind == "campaign_start" and todo is Reaction.DROP:
-            self.ctx.fail(f"planner refused campaign_start: {err.message}")
+            self.ctx.fail(f"planner refused campaign_start: {err.message}", err.code)
 
     # -- outbound ------------------------------------------------------------------------------
 
@@ -360,7 +378,7 @@ class Conversation:
                 self.forward("veto", {"region": [r0, c0, r1, c1]}, "edge")
 
     def bye(self, reason: str) -> None:
-        self._send(p.Bye(reason), "bye")
+        self._send(p.Bye(reason, campaign_id=self.cfg.campaign), "bye")
 
     def send_due(self, now: float) -> None:
         """Send the scan, forwarded controls and the measurements that are due."""

@@ -30,6 +30,8 @@ class Reaction(str, Enum):
     HELLO_AGAIN = "hello_again"  # say hello, then resend
     START_CAMPAIGN = "start_campaign"  # send campaign_start, then resend
     DROP = "drop"  # resending is pointless: log, and keep a measurement aside
+    SEND_SCAN = "send_scan"  # the planner has no scan: send it, then resend (spec 1.1)
+    CAMPAIGN_ENDED = "campaign_ended"  # keep the measurement aside and finish (spec 1.1)
 
 
 _REACTIONS: dict[ErrorCode, Reaction] = {
@@ -44,6 +46,9 @@ _REACTIONS: dict[ErrorCode, Reaction] = {
     ErrorCode.UNKNOWN_CAMPAIGN: Reaction.START_CAMPAIGN,
     ErrorCode.UNAVAILABLE: Reaction.RESEND_LATER,
     ErrorCode.INTERNAL: Reaction.RESEND_LATER,
+    ErrorCode.NO_CAPACITY: Reaction.RESEND_LATER,
+    ErrorCode.SCAN_REQUIRED: Reaction.SEND_SCAN,
+    ErrorCode.CAMPAIGN_ENDED: Reaction.CAMPAIGN_ENDED,
 }
 
 

@@ -55,7 +55,8 @@ def demo(
     """Start Redis, Ray, the planner, the dashboard if installed and an edge agent on the
     replay microscope; run a campaign to its budget; write archive, report and summary."""
     from .demo.display import checks_table, summary_table
-    from .demo.presets import PRESETS
+    from .campaign.schema import validate_config
+    from .demo.presets import PRESETS, campaign_config
     from .demo.results import build_results
     from .demo.run import DemoError, DemoOptions, DemoRun
 
@@ -65,7 +66,9 @@ def demo(
                       f"{', '.join(PRESETS)}")
         raise typer.Exit(2)
     run_dir = out or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
-    try:
+    try:  # the settings the planner would refuse, refused before anything starts
+        validate_config(campaign_config(PRESETS[dataset], scalarizer=scalarizer,
+                                        acquisition=acquisition, batch=batch, seed=seed))
         planner = load_config(config_file)
     except ConfigError as exc:
         console.print(f"autopilot demo: {exc}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -87,6 +88,8 @@ def _wire_value(value: Any) -> Any:
     if isinstance(value, str | bool):
         return value
     if isinstance(value, int) and -(2**63) <= value < 2**64:
+        return value
+    if isinstance(value, float) and math.isfinite(value):
         return value
     if isinstance(value, list | tuple):
         return [_wire_value(v) for v in value[:64]]

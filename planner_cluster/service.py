@@ -107,6 +107,7 @@ class PlannerService:
         threading.Thread(target=self._reap, name="reaper", daemon=True).start()
 
     def _reap(self) -> None:
+        assert self.store is not None, "start() first"
         while not self._reaper_stop.wait(2.0):
             try:
                 reap_idle_campaigns(self.store, self.config.campaign_idle_s)

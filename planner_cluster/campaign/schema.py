@@ -72,7 +72,7 @@ class AcquisitionSection(_Strict):
     maximize: bool = _A.maximize
     params: dict[str, float] = Field(default_factory=dict)
     diversity: Literal["believer", "penalize"] = _A.diversity  # type: ignore[assignment]
-    travel_weight: float = Field(_A.travel_weight, ge=0)
+    travel_weight: float = Field(default=_A.travel_weight, ge=0)
 
     @model_validator(mode="after")
     def _known_params(self) -> AcquisitionSection:
@@ -89,9 +89,9 @@ class AcquisitionSection(_Strict):
 class BudgetSection(_Strict):
     """``budget``: when the planner finishes the campaign (absent: the edge decides)."""
 
-    points: int | None = Field(None, ge=1)
-    seconds: float | None = Field(None, gt=0)
-    dose: float | None = Field(None, gt=0)
+    points: int | None = Field(default=None, ge=1)
+    seconds: float | None = Field(default=None, gt=0)
+    dose: float | None = Field(default=None, gt=0)
 
 
 class CampaignConfig(_Strict):
@@ -100,17 +100,17 @@ class CampaignConfig(_Strict):
     scalarizer: ScalarizerSection = ScalarizerSection()
     acquisition: AcquisitionSection = AcquisitionSection()
     model: DKLConfig = DKLConfig()
-    patch: int = Field(_D.patch, ge=1, le=256)
-    stride: int = Field(_D.stride, ge=1, le=256)
-    patch_scale: int = Field(_D.patch_scale, ge=1, le=1024)
+    patch: int = Field(default=_D.patch, ge=1, le=256)
+    stride: int = Field(default=_D.stride, ge=1, le=256)
+    patch_scale: int = Field(default=_D.patch_scale, ge=1, le=1024)
     normalize: Normalization = _D.normalize
-    seeds: int = Field(_D.seeds, ge=1, le=10_000)
-    batch: int = Field(_D.batch, ge=1, le=1024)
-    plan_size: int = Field(_D.plan_size, ge=1, le=1024)
-    ensemble: int = Field(_D.ensemble, ge=1, le=16)
-    seed: int = Field(_A.seed, ge=0, lt=2**32)
+    seeds: int = Field(default=_D.seeds, ge=1, le=10_000)
+    batch: int = Field(default=_D.batch, ge=1, le=1024)
+    plan_size: int = Field(default=_D.plan_size, ge=1, le=1024)
+    ensemble: int = Field(default=_D.ensemble, ge=1, le=16)
+    seed: int = Field(default=_A.seed, ge=0, lt=2**32)
     budget: BudgetSection = BudgetSection()
-    owner: str = Field("", max_length=128)
+    owner: str = Field(default="", max_length=128)
     #: free-form, JSON-only notes (sample, operator, ...), kept with the campaign
     metadata: dict[str, Any] = Field(default_factory=dict)
     #: set by the gateway: the message that created the campaign (sender:session:seq)
