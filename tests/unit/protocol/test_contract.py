@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
+from pathlib import Path
 
+import msgpack
 import numpy as np
 import pytest
 
@@ -70,3 +73,21 @@ def test_seq_is_monotonic_and_can_be_given_for_resends() -> None:
     assert seqs == [0, 1, 2]
     resend = s.message(SAMPLES["measurement"], seq=1, session="old-session")
     assert (resend.header.seq, resend.header.session) == (1, "old-session")
+
+
+def test_the_worked_signing_example_in_the_spec_holds(tmp_path: Path) -> None:
+    """docs/protocol.md, section 5: the key file's text is the key, the signature is the raw
+    HMAC-SHA256 of the length-prefixed frames."""
+    spec = (Path(__file__).parents[3] / "docs" / "protocol.md").read_text()
+    key_text = re.search(r"Key file\s+content `([0-9a-f]{64})`", spec)
+    signature = re.search(r"=\s+([0-9a-f]{64})\s+\(sent as 32 raw bytes\)", spec)
+    assert key_text and signature, "the worked example is missing from the spec"
+    header = msgpack.packb({"version": 1, "msg_type": "heartbeat", "msg_id": "0" * 32,
+                            "sender": "edge-1", "session": "1" * 32, "seq": 0,
+                            "parent_id": "", "time": 1700000000.0})
+    content = msgpack.packb({"state": "idle", "campaign_id": None, "stats": {}})
+    assert (len(header), len(content)) == (156, 32)
+    assert header.hex()[:80] in spec and content.hex() in spec
+    key_file = tmp_path / "signing.key"
+    key_file.write_text(key_text.group(1) + "\n")
+    assert p.Signer.from_file(key_file).sign([header, content]).hex() == signature.group(1)
