@@ -59,36 +59,37 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Ite
 def test_demo_writes_an_archive_with_the_campaign(demo_run: Path) -> None:
     import h5py
 
-    with h5py.File(demo_run / "campaign.h5", "r") as f:
-        assert f.attrs["dataset"] == "beps"
-        config = json.loads(f.attrs["config"])
-        assert config["scalarizer"]["name"] == "loop_area"
-        assert f["scan/image"].shape == (50, 50)
-        assert f["candidates/coords"].shape == (2500, 2)
-        coords = f["measurements/coords"][()]
-        spectra = f["measurements/spectra"][()]
-        scalars = f["measurements/scalars"][()]
-        assert coords.shape == (STEPS, 2) and len({tuple(c) for c in coords}) == STEPS
-        assert spectra.shape == (STEPS, 64) and f["measurements/axis"].shape == (64,)
-        assert np.all(np.isfinite(scalars)) and scalars.shape == (STEPS,)
-        sources = [s.decode() for s in f["measurements/source"][()]]
-        assert sources[0] == "seed" and "plan" in sources  # the model chose some points
-        versions = f["models/version"][()]
-        assert versions.size >= 1 and np.all(np.diff(versions) == 1)
-        for key in ("mean", "variance", "acquisition"):
-            assert f[f"models/{key}"].shape == (versions.size, 2500)
-            assert np.all(np.isfinite(f[f"models/{key}"][()]))
-        assert f["models/plan_points"].shape[:2] == (versions.size, 16)
-        assert len(f["recorded/plans"]) >= 2  # decisions captured live
-        truth = f["truth/scalars"][()]
-        assert truth.shape == (2500,) and f["truth/top"][()].sum() == 25
-        index = coords[:, 0] * 50 + coords[:, 1]
-        np.testing.assert_allclose(scalars, truth[index], rtol=1e-12)  # replayed real data
-        best = f["discovery/best"][()]
-        assert best.shape == (STEPS,) and np.all(np.diff(best) >= 0)
-        assert f["discovery/random_best"].shape == (32, STEPS)
-        timings = json.loads(f.attrs["timings"])
-        assert timings["wall_s"] > 0 and 0 <= timings["idle_fraction"] <= 1
+    from planner_cluster.archive import read_archive
+
+    a = read_archive(demo_run / "campaign.h5")
+    assert a.dataset == "beps" and a.settings["scalarizer"] == "loop_area"
+    assert a.image.shape == (50, 50) and a.candidates["coords"].shape == (2500, 2)
+    coords, spectra, scalars = a.coords, a.spectra, a.scalars
+    assert coords.shape == (STEPS, 2) and len({tuple(c) for c in coords}) == STEPS
+    assert spectra.shape == (STEPS, 64) and a.axis is not None and a.axis.shape == (64,)
+    assert scalars is not None and np.all(np.isfinite(scalars)) and scalars.shape == (STEPS,)
+    assert a.source[0] == "seed" and "plan" in a.source  # the model chose some points
+    assert a.models is not None
+    versions = a.models.version
+    assert versions.size >= 1 and np.all(np.diff(versions) == 1)
+    for key in ("mean", "variance", "acquisition"):
+        values = getattr(a.models, key)
+        assert values.shape == (versions.size, 2500) and np.all(np.isfinite(values))
+    assert a.models.plan_points.shape[:2] == (versions.size, 16)
+    assert len(a.recorded_plans) >= 2  # decisions captured live
+    assert a.truth is not None and a.top is not None
+    assert a.truth.shape == (2500,) and a.top.sum() == 25
+    index = coords[:, 0] * 50 + coords[:, 1]
+    np.testing.assert_allclose(scalars, a.truth[index], rtol=1e-12)  # replayed real data
+    best = a.found.best
+    assert best.shape == (STEPS,) and np.all(np.diff(best) >= 0)
+    assert a.random.best.shape == (32, STEPS)
+    assert a.timings["wall_s"] > 0 and 0 <= a.timings["idle_fraction"] <= 1
+    with h5py.File(demo_run / "campaign.h5", "r") as f:  # the maps are on the grid
+        assert f["entry/map/scalar"].shape == (50, 50)
+        assert f["entry/models/mean"].shape == (versions.size, 50, 50)
+        assert json.loads(f["entry/process/settings/config"][()])["scalarizer"]["name"] == \
+            "loop_area"
     with np.load(demo_run / "truth.npz") as t:  # the raw spectra are the real ones
         np.testing.assert_array_equal(spectra, t["spectra"][coords[:, 0], coords[:, 1]])
 
