@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from ..scalarizers import SCALARIZERS
-from . import controls, views
+from . import baselines, controls, views
 from .deps import Campaign, Ctx, User
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,8 @@ class CampaignSummary(BaseModel):
     loop_latency_s: float | None
     created: float
     last_activity: float
+    final: bool
+    waiting: str
 
 
 class ControlSent(BaseModel):
@@ -97,6 +99,12 @@ def get_plan(ctx: Ctx, record: Campaign) -> dict[str, Any]:
     if plan is None:
         raise HTTPException(404, "no plan yet")
     return plan
+
+
+@router.get("/campaigns/{campaign_id}/baseline",
+            summary="What a scan without a model would have found (random, raster), per step")
+def get_baseline(ctx: Ctx, record: Campaign) -> dict[str, Any]:
+    return baselines.baseline_view(ctx.store, record)
 
 
 @router.get("/campaigns/{campaign_id}/events", summary="The campaign's latest events")

@@ -12,8 +12,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from protocol.lifecycle import FINAL, CampaignStatus
+
+from ..archive.content import Calibration
 from ..errors import PlannerError
-from ..scalarizers import scalarize
+from ..scalarizers import SCALARIZERS, scalarize
 from ..state import CampaignRecord, Event, StateStore
 
 
@@ -41,6 +44,45 @@ def budget_points(record: CampaignRecord) -> int | None:
     return int(points) if isinstance(points, int) and points > 0 else None
 
 
+def scalarizer_name(record: CampaignRecord) -> str:
+    scal = record.config.get("scalarizer") or {}
+    return str(scal.get("name", "loop_area") if isinstance(scal, dict) else scal)
+
+
+def units(store: StateStore, record: CampaignRecord) -> dict[str, Any]:
+    """What the page labels its plots with: the scalarizer's units, the spectral axis and
+    signal (the instrument's ``hello``, overridden by the campaign's ``metadata``), and the
+    grid's physical step (``pixel_size`` per structural pixel x ``patch_scale``) if known."""
+    edge = store.edge(record.edge_id) or {}
+    instrument = edge.get("stats", {}).get("instrument") or {}
+    meta = record.config.get("metadata") or {}
+    cal = Calibration.from_config(record.config)
+    spec = SCALARIZERS.get(scalarizer_name(record))
+
+    def pick(key: str, default: str) -> str:
+        return str(meta.get(key) or instrument.get(key) or default)
+
+    scale = int(record.config.get("patch_scale", 1) or 1)
+    calibrated = isinstance(meta, dict) and "pixel_size" in meta
+    return {"scalar": spec.units if spec is not None else "",
+            "axis_name": pick("axis_name", "channel"), "axis_units": pick("axis_units", ""),
+            "signal_units": pick("signal_units", "a.u."),
+            "grid_step": cal.pixel_size * scale if calibrated else 1.0,
+            "grid_units": cal.pixel_units if calibrated else "grid points"}
+
+
+def freshness(store: StateStore, record: CampaignRecord) -> dict[str, Any] | None:
+    """How current the newest plan is: its age, and how many stored measurements its model
+    has not seen (``lag``)."""
+    plan = store.get_plan(record.campaign_id)
+    if plan is None:
+        return None
+    seen = int(plan.stats.get("n_observed", 0))
+    return {"model_version": plan.model_version, "created": plan.created,
+            "n_observed": seen, "n_train": int(plan.stats.get("n_train", 0)),
+            "lag": max(0, record.n_measured - seen)}
+
+
 def summary(store: StateStore, record: CampaignRecord) -> dict[str, Any]:
     """One row of the campaign list."""
     plan = store.get_plan(record.campaign_id)
@@ -59,6 +101,8 @@ def summary(store: StateStore, record: CampaignRecord) -> dict[str, Any]:
         "progress": None if budget is None else min(1.0, record.n_measured / budget),
         "model_version": record.model_version, "loop_latency_s": latency,
         "created": record.created, "last_activity": record.updated,
+        "final": CampaignStatus(record.status) in FINAL,
+        "waiting": str(record.stats.get("waiting") or ""),
     }
 
 
@@ -69,7 +113,8 @@ def detail(store: StateStore, record: CampaignRecord) -> dict[str, Any]:
     return {**summary(store, record), "config": config,
             "grid": list(grid) if grid else None, "stride": stride_of(record),
             "patch_scale": int(record.config.get("patch_scale", 1) or 1),
-            "vetoed": sorted([r, c] for r, c in store.vetoed_points(record.campaign_id))}
+            "vetoed": sorted([r, c] for r, c in store.vetoed_points(record.campaign_id)),
+            "units": units(store, record), "freshness": freshness(store, record)}
 
 
 def _downsample(image: NDArray[Any], max_side: int) -> NDArray[np.float64]:
@@ -117,9 +162,8 @@ def measurements_view(store: StateStore, record: CampaignRecord,
     """Measurements in order with their scalar under the current scalarizer."""
     stored = store.read_measurements(record.campaign_id, after)
     values = _scores(store, record, [m.spectrum for m in stored])
-    scal = record.config.get("scalarizer") or {}
     return {
-        "scalarizer": scal.get("name", "loop_area") if isinstance(scal, dict) else str(scal),
+        "scalarizer": scalarizer_name(record),
         "maximize": bool((record.config.get("acquisition") or {}).get("maximize", True))
         if isinstance(record.config.get("acquisition"), dict) else True,
         "cursor": stored[-1].stream_id if stored else after,

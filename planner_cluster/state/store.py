@@ -364,6 +364,16 @@ class StateStore:
             return None
         return int(f[b"model_version"]), read_array(f, "mean"), read_array(f, "variance")
 
+    def put_ground_truth(self, campaign_id: str, spectra: NDArray[Any]) -> None:
+        """Every spectrum of a replayed field of view (``rows x cols x n``), where one exists:
+        the dashboard draws the random and raster baselines from it."""
+        fields = self._array_or_blob(campaign_id, "spectra", "truth", np.asarray(spectra))
+        self.r.hset(self._ckey(campaign_id, "truth"), mapping=fields)
+
+    def ground_truth(self, campaign_id: str) -> NDArray[Any] | None:
+        f = self.r.hgetall(self._ckey(campaign_id, "truth"))
+        return self._read_array_or_blob(f, "spectra") if f else None
+
     # -- edges ---------------------------------------------------------------------------
 
     def touch_edge(self, edge_id: str, *, campaign_id: str | None, state: str,

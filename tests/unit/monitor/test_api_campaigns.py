@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .conftest import GRID, Monitor, seed_campaign
+from planner_cluster.state import PlanRecord
+from protocol.lifecycle import CampaignStatus
+
+from .conftest import GRID, Monitor, seed_campaign, spectra
 
 CAMPAIGN_PATHS = ["", "/scan", "/measurements", "/spectra", "/predictions", "/plan", "/events",
-                  "/controls/abc"]
+                  "/baseline", "/controls/abc"]
 
 
 def test_every_role_sees_every_campaign(mon: Monitor) -> None:
@@ -129,3 +132,70 @@ def test_options_list_actions_and_registries(mon: Monitor) -> None:
     opts = mon.client.get("/api/options", headers=mon.as_("vic")).json()
     assert "veto" in opts["actions"] and opts["acquisitions"]["ucb"] == ["beta"]
     assert "loop_area" in opts["scalarizers"]
+
+
+def test_detail_labels_plots_with_units(mon: Monitor) -> None:
+    d = mon.client.get("/api/campaigns/c1", headers=mon.as_("vic")).json()
+    assert d["units"] == {"scalar": "bias x response", "axis_name": "channel", "axis_units": "",
+                          "signal_units": "a.u.", "grid_step": 1.0, "grid_units": "grid points"}
+    # what the instrument said in hello, and a calibration in the campaign's metadata
+    mon.store.touch_edge("edge-c1", campaign_id="c1", state="running", stats={"instrument": {
+        "axis_name": "bias", "axis_units": "V", "signal_units": "pm/V"}})
+    mon.store.update_config("c1", {"patch_scale": 4,
+                                   "metadata": {"pixel_size": 2.5, "pixel_units": "nm"}})
+    units = mon.client.get("/api/campaigns/c1", headers=mon.as_("vic")).json()["units"]
+    assert (units["axis_name"], units["axis_units"], units["signal_units"]) == (
+        "bias", "V", "pm/V")
+    assert (units["grid_step"], units["grid_units"]) == (10.0, "nm")
+
+
+def test_detail_says_how_fresh_the_plan_is(mon: Monitor) -> None:
+    mon.store.put_plan("c1", PlanRecord(2, np.array([[5, 4]], np.int32),
+                                        np.array([1.0], np.float32), "ei", 1000.0,
+                                        {"n_observed": 3, "n_train": 3}))
+    f = mon.client.get("/api/campaigns/c1", headers=mon.as_("vic")).json()["freshness"]
+    assert f == {"model_version": 2, "created": 1000.0, "n_observed": 3, "n_train": 3,
+                 "lag": 1}  # four measurements stored, the model saw three
+
+
+def test_list_marks_final_and_waiting_campaigns(mon: Monitor) -> None:
+    seed_campaign(mon.store, "c3", owner="sam", status=CampaignStatus.FINISHED.value)
+    record = mon.store.require_campaign("c2")
+    mon.store.update_stats("c2", {**record.stats, "waiting": "capacity"})
+    rows = {r["campaign_id"]: r for r in
+            mon.client.get("/api/campaigns", headers=mon.as_("vic")).json()}
+    assert (rows["c1"]["final"], rows["c1"]["waiting"]) == (False, "")
+    assert rows["c2"]["waiting"] == "capacity"
+    assert rows["c3"]["final"] is True and rows["c3"]["status"] == "finished"
+    finished = mon.client.get("/api/campaigns/c3/measurements", headers=mon.as_("vic")).json()
+    assert len(finished["measurements"]) == 4  # a finished campaign stays readable
+
+
+def test_baseline_without_ground_truth_comes_from_the_seed_points(mon: Monitor) -> None:
+    got = mon.client.get("/api/campaigns/c1/baseline", headers=mon.as_("vic")).json()
+    assert got["kind"] == "none"  # every measurement came from a plan
+    mon.store.create_campaign("s1", edge_id="e", owner="sam", config={
+        "scalarizer": {"name": "loop_area"}, "budget": {"points": 12}},
+        spectral_axis=np.concatenate([np.linspace(-1, 1, 8), np.linspace(1, -1, 8)]))
+    for i, s in enumerate(spectra(5, seed=3)):
+        mon.store.add_measurement("s1", sender="e", session="s", seq=i, row=0, col=i,
+                                  spectrum=s, source="seed")
+    got = mon.client.get("/api/campaigns/s1/baseline", headers=mon.as_("vic")).json()
+    values = [m["value"] for m in mon.client.get(
+        "/api/campaigns/s1/measurements", headers=mon.as_("vic")).json()["measurements"]]
+    assert got["kind"] == "seed" and got["n_seed"] == 5 and got["steps"] == 12
+    assert got["seed_best"] == pytest.approx(max(values))
+    random = np.array(got["random"])
+    assert random.shape == (12,) and random[0] == pytest.approx(np.mean(values))
+    assert np.all(np.diff(random) >= 0) and random[-1] <= max(values)
+
+
+def test_baseline_with_ground_truth_is_exact(mon: Monitor) -> None:
+    truth = spectra(GRID[0] * GRID[1], seed=7).reshape(*GRID, 16)
+    mon.store.put_ground_truth("c1", truth)
+    got = mon.client.get("/api/campaigns/c1/baseline", headers=mon.as_("vic")).json()
+    assert got["kind"] == "truth" and got["n_truth"] == 30 and got["steps"] == 20
+    random, raster = np.array(got["random"]), np.array(got["raster"])
+    assert random.shape == raster.shape == (20,)
+    assert np.all(np.diff(random) >= 0) and np.all(np.diff(raster) >= 0)
+    assert random[-1] <= got["true_best"] and raster.max() <= got["true_best"]
