@@ -79,13 +79,14 @@ def planner(
 
 
 def _open_store(config_file: str | None, redis_url: str | None, prefix: str | None,
-                command: str) -> Any:
+                command: str, password_file: str | None = None) -> Any:
     """The state store named by the flags and config; exit 2 with one line if there is none."""
     from .state import StateStore
 
     try:
         config = load_config(config_file, overrides={"redis_url": redis_url,
-                                                     "redis_prefix": prefix})
+                                                     "redis_prefix": prefix,
+                                                     "redis_password_file": password_file})
     except ConfigError as exc:
         typer.echo(f"autopilot {command}: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -102,6 +103,7 @@ def campaigns(
     config_file: ConfigOpt = None,
     redis: RedisOpt = None,
     prefix: PrefixOpt = None,
+    redis_password_file: RedisPasswordOpt = None,
 ) -> None:
     """List every campaign: status, owner, edge, points, model version."""
     if ctx.invoked_subcommand is not None:
@@ -111,7 +113,7 @@ def campaigns(
     from rich.console import Console
     from rich.table import Table
 
-    store = _open_store(config_file, redis, prefix, "campaigns")
+    store = _open_store(config_file, redis, prefix, "campaigns", redis_password_file)
     table = Table("campaign", "status", "owner", "edge", "points", "model", "updated")
     for c in store.list_campaigns():
         table.add_row(c.campaign_id, c.status, c.owner, c.edge_id, str(c.n_measured),
@@ -127,6 +129,7 @@ def export(
     config_file: ConfigOpt = None,
     redis: RedisOpt = None,
     prefix: PrefixOpt = None,
+    redis_password_file: RedisPasswordOpt = None,
     force: Annotated[bool, typer.Option("--force", help="overwrite OUT if it exists")] = False,
 ) -> None:
     """Write a campaign, running or finished, to a self-describing NeXus/HDF5 archive
@@ -139,7 +142,7 @@ def export(
         typer.echo(f"autopilot campaigns export: {out} exists; pass --force to overwrite it",
                    err=True)
         raise typer.Exit(2)
-    store = _open_store(config_file, redis, prefix, "campaigns export")
+    store = _open_store(config_file, redis, prefix, "campaigns export", redis_password_file)
     try:
         a = export_campaign(store, campaign_id, out)
     except ExportError as exc:

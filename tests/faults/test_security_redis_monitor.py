@@ -27,8 +27,10 @@ from typing import Any
 import pytest
 import redis
 
+from planner_cluster.cli import campaigns_main
 from planner_cluster.redis_folder import PID_FILE, RedisFolder, RedisServerError
 from planner_cluster.redis_server import DISABLED_COMMANDS, RedisServer, free_port
+from planner_cluster.state import StateStore
 from tests.conftest import wait_for
 
 from .stack import REPO, PlannerProcess
@@ -234,6 +236,19 @@ def test_planner_refuses_a_password_less_external_redis(tmp_path: Path) -> None:
         cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "--insecure-redis" in done.stderr and "no password" in done.stderr
+
+
+def test_campaigns_command_reads_the_password_file(redis_server: Any, store: StateStore,
+                                                   tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    store.create_campaign("c1", edge_id="e1", owner="ada", config={}, spectral_axis=None)
+    pw = tmp_path / "redis.password"
+    pw.write_text(redis_server.password + "\n")
+    base = ["--redis", redis_server.address, "--prefix", store.prefix]
+    assert campaigns_main([*base, "--redis-password-file", str(pw)]) == 0
+    assert "c1" in capsys.readouterr().out
+    with pytest.raises(redis.AuthenticationError):
+        campaigns_main(base)
 
 
 def test_embedded_redis_dies_with_its_planner_and_is_not_doubled(
