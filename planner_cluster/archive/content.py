@@ -56,10 +56,14 @@ class Calibration:
         meta = config.get("metadata") or {}
         if not isinstance(meta, dict):
             return cls()
-        known = {k: meta[k] for k in cls.__dataclass_fields__ if k in meta}
-        if "pixel_size" in known:
-            known["pixel_size"] = float(known["pixel_size"])
-        return cls(**{k: v if k == "pixel_size" else str(v) for k, v in known.items()})
+        d = cls()
+        return cls(technique=str(meta.get("technique", d.technique)),
+                   axis_name=str(meta.get("axis_name", d.axis_name)),
+                   axis_units=str(meta.get("axis_units", d.axis_units)),
+                   signal_units=str(meta.get("signal_units", d.signal_units)),
+                   pixel_size=float(meta.get("pixel_size", d.pixel_size)),
+                   pixel_units=str(meta.get("pixel_units", d.pixel_units)),
+                   sample=str(meta.get("sample", d.sample)))
 
 
 @dataclass

@@ -54,10 +54,13 @@ def _controls(g: Any) -> list[ControlRecord]:
                                          "status")}
     nested = {k: _json_list(_array(g, k)) for k in ("args", "changes", "previous")}
     plan_index, version = _array(g, "plan_index"), _array(g, "model_version")
-    return [ControlRecord(time=float(times[i]), **{k: v[i] for k, v in cols.items()},
-                          **{k: v[i] for k, v in nested.items()},
-                          plan_index=int(plan_index[i]), model_version=int(version[i]))
-            for i in range(len(times))]
+    return [ControlRecord(
+        time=float(times[i]), action=cols["action"][i], args=nested["args"][i],
+        control_id=cols["control_id"][i], requested=cols["requested"][i],
+        origin=cols["origin"][i], user=cols["user"][i], status=cols["status"][i],
+        plan_index=int(plan_index[i]), model_version=int(version[i]),
+        changes=nested["changes"][i], previous=nested["previous"][i])
+        for i in range(len(times))]
 
 
 def _log(g: Any) -> list[LogEntry]:

@@ -61,15 +61,15 @@ def controls_from_events(events: Iterable[Event]) -> list[ControlRecord]:
             records.append(rec)
             if rec.control_id:
                 by_id[rec.control_id] = rec
-        elif e.kind == "control_result" and (rec := by_id.get(str(d.get("control_id")))):
-            if rec.status != "applied":
-                rec.status = str(d.get("status", rec.status))
-        elif e.kind == "replanned" and (rec := by_id.get(str(d.get("control_id")))):
-            rec.status = "applied"
-            rec.plan_index = plans
-            rec.changes = dict(d.get("changes") or {})
-            rec.previous = dict(d.get("previous") or {})
-            pending.append(rec)
+        elif e.kind == "control_result" and (answered := by_id.get(str(d.get("control_id")))):
+            if answered.status != "applied":
+                answered.status = str(d.get("status", answered.status))
+        elif e.kind == "replanned" and (applied := by_id.get(str(d.get("control_id")))):
+            applied.status = "applied"
+            applied.plan_index = plans
+            applied.changes = dict(d.get("changes") or {})
+            applied.previous = dict(d.get("previous") or {})
+            pending.append(applied)
         elif e.kind == "plan":
             version = int(d.get("model_version", version))
             for rec in pending:

@@ -142,19 +142,17 @@ class AutopilotClient:
         """The newest model's ``mean`` and ``std`` maps on the grid (``rows x cols`` at the
         campaign's stride) and its ``model_version``; an ``xarray.Dataset`` if asked."""
         got = self._get(self._path(campaign_id, "predictions"))
-        stride = int(got["stride"])
-        maps = {"mean": _floats(got["mean"]), "std": _floats(got["std"]),
-                "model_version": int(got["model_version"]), "stride": stride}
+        stride, version = int(got["stride"]), int(got["model_version"])
+        mean, std = _floats(got["mean"]), _floats(got["std"])
         if not as_xarray:
-            return maps
+            return {"mean": mean, "std": std, "model_version": version, "stride": stride}
         import xarray as xr  # type: ignore[import-not-found, unused-ignore]
 
-        rows, cols = maps["mean"].shape
-        return xr.Dataset({"mean": (("row", "col"), maps["mean"]),
-                           "std": (("row", "col"), maps["std"])},
+        rows, cols = mean.shape
+        return xr.Dataset({"mean": (("row", "col"), mean), "std": (("row", "col"), std)},
                           coords={"row": np.arange(rows) * stride,
                                   "col": np.arange(cols) * stride},
-                          attrs={"model_version": maps["model_version"]})
+                          attrs={"model_version": version})
 
     def plan(self, campaign_id: str) -> dict[str, Any]:
         """The newest plan: ``points``, ``scores``, the ``next`` points still to measure."""
