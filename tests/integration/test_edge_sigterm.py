@@ -1,6 +1,7 @@
 """A service stop: SIGTERM to a real edge process mid-acquisition stops the instrument, closes
 it, keeps every spooled measurement, leaves the campaign open (no bye) and exits 5; the next
-run resumes the campaign and delivers what was spooled."""
+run resumes the campaign and delivers what was spooled. Also: a stop with nothing spooled ends
+at once."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import pytest
 import protocol as p
 from tests.conftest import REPO, wait_for
 from tests.integration.test_edge_process import spooled
-from tests.peers.fake_planner import FakePlanner
+from tests.peers.edge_harness import edge_config, start_agent
+from tests.peers.fake_planner import FakePlanner, free_port
 from tests.unit.edge.plugin_folder import env_with, plugin_folder
 
 pytestmark = [pytest.mark.integration,
@@ -95,3 +97,25 @@ def test_sigterm_mid_acquisition_stops_the_instrument_and_keeps_the_spool(
             assert stored[(session, seq)] == (row, col)
         points = planner.points("c1")
         assert len(points) == len(set(points)) == measured + 2
+
+
+def test_a_stop_with_nothing_spooled_does_not_wait_for_a_dead_planner(tmp_path: Path) -> None:
+    dead = f"tcp://127.0.0.1:{free_port()}"  # nothing listens: the link never gets ready
+    # A zero point budget stops at once with nothing measured; the hour-long drain timeout
+    # would outlast join() if the stop waited for the link.
+    run = start_agent(edge_config(dead, tmp_path / "spool", instrument="sim:loops?size=8",
+                                  max_points=0, drain_timeout_s=3600.0))
+    result = run.join(60)
+    assert (result.state, result.exit_code, result.pending) == ("finished", 0, 0)
+
+
+def test_an_interrupt_from_a_signal_handler_ends_interrupted(tmp_path: Path) -> None:
+    # (the planner cannot ask for one: interrupt is not a protocol control action)
+    with FakePlanner(heartbeat_s=0.2) as planner:
+        run = start_agent(edge_config(planner.endpoint, tmp_path / "spool", max_points=500,
+                                      dwell_s=0.05))
+        wait_for(lambda: planner.count() >= 2, what="measuring")
+        run.agent.submit_from_signal("interrupt")  # what the SIGTERM handler does
+        result = run.join()
+        assert (result.state, result.exit_code) == ("interrupted", 5)
+        assert not planner.messages("bye")
