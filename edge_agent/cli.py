@@ -97,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     dump.add_argument("out_dir", type=Path, help="folder for NAME.h5")
     dump.add_argument("--data-dir", type=Path, help="where the source files are "
                       "(default: AUTOPILOT_DATA, else the workspace's shared/data)")
-    sub.add_parser("drivers", help="list instrument drivers")
+    sub.add_parser("drivers", help="list instrument drivers (built-in and installed plug-ins)")
     spool = sub.add_parser("spool", help="show what a spool folder holds")
     spool.add_argument("--spool", type=Path, required=True)
     twin = sub.add_parser("serve-twin", help="serve a replay dataset over Pyro5 as a "
