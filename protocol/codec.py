@@ -29,6 +29,7 @@ from .errors import (
     ProtocolError,
     VersionError,
 )
+from .ids import ID_RULE, valid_id
 from .limits import DEFAULT_LIMITS, Limits
 from .messages import Body, Header, Message, body_class, check_value
 from .signing import ReplayGuard, Signer
@@ -214,6 +215,9 @@ def _decode_header(raw: Buffer, limits: Limits) -> Header:
         values[name] = value
     if not math.isfinite(values["time"]):
         raise NonFiniteError("header field 'time' must be finite", field="time")
+    if not valid_id(values["sender"]):
+        raise HeaderError(f"header field 'sender' {values['sender']!r} is not a valid id "
+                          f"({ID_RULE})", code=ErrorCode.BAD_FIELD, field="sender")
     if values["seq"] < 0:
         raise HeaderError("header field 'seq' must be >= 0", code=ErrorCode.BAD_FIELD,
                           field="seq")

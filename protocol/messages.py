@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import ContentError, ErrorCode, NonFiniteError, UnknownMessageTypeError
+from .ids import ID_FIELDS, ID_RULE, valid_id
 from .version import PROTOCOL_VERSION
 
 
@@ -116,6 +117,9 @@ def check_value(spec: FieldSpec, value: Any, msg_type: str) -> Any:
             code=ErrorCode.BAD_FIELD,
             field=spec.name,
         )
+    if spec.name in ID_FIELDS and not valid_id(value):
+        raise ContentError(f"{msg_type}.{spec.name} {value!r} is not a valid id ({ID_RULE})",
+                           code=ErrorCode.BAD_FIELD, field=spec.name)
     if kind is float and not math.isfinite(value):
         raise NonFiniteError(f"{msg_type}.{spec.name} must be finite, got {value}",
                              field=spec.name)

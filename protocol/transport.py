@@ -97,7 +97,12 @@ def make_router(
     sock: zmq.Socket[Any] = ctx.socket(zmq.ROUTER)
     _apply(sock, options, limits)
     sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a reply to a vanished edge raises, not vanishes
-    sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a reconnecting edge takes over its identity
+    # No identity handover: a second connection claiming a connected edge's identity is
+    # refused by libzmq, so no peer can cut another edge's link; and libzmq 4.3.5 aborts
+    # (stream_engine_base.cpp:310) when a CURVE handover races a reconnect. A reconnecting
+    # edge gets in once its old connection is gone (closed, or silent past the heartbeat
+    # timeout).
+    sock.setsockopt(zmq.ROUTER_HANDOVER, 0)
     if curve is not None:
         sock.curve_server = True
         sock.curve_publickey = curve.public
