@@ -1,9 +1,14 @@
 """The monitor in a real headless Chromium (Debian's, driven by selenium and Debian's
 chromedriver) against a real stack: Redis, local Ray, the planner, a real edge process
-replaying the BEPS data, and the monitor on 127.0.0.1. Screenshots go to test-artifacts/."""
+replaying the BEPS data, and the monitor on 127.0.0.1. Screenshots go to test-artifacts/; with
+AUTOPILOT_DOCS_SCREENSHOTS=1 the live page and the finished campaign also go to docs/ (the
+README shows them)."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -24,6 +29,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 ARTIFACTS = REPO / "test-artifacts" / "monitor"
+DOCS_SHOTS = os.environ.get("AUTOPILOT_DOCS_SCREENSHOTS") == "1"
 PASSWORD = "operator password"
 CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--no-first-run", "--disable-background-networking",
@@ -40,9 +46,25 @@ class Stack:
     proc: Any
     log: Path
 
-    def shot(self, name: str) -> None:
+    def shot(self, name: str, docs: str = "") -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         self.driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+        if docs and DOCS_SHOTS:
+            self.driver.save_screenshot(str(REPO / "docs" / docs))
+
+    def data(self, element_id: str, key: str) -> str:
+        """A data- attribute the page sets when it draws a canvas (what the plot shows)."""
+        return str(self.js("const e = document.getElementById(arguments[0]);"
+                           "return e ? (e.dataset[arguments[1]] || '') : '';", element_id, key))
+
+    def click_cell(self, canvas_id: str, cell: tuple[int, int]) -> None:
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        canvas = self.driver.find_element("id", canvas_id)
+        dx, dy = self.js("return Plots.cellOffset(arguments[0], Campaign.state.detail.grid, "
+                         "arguments[1], arguments[2])", canvas, cell[0], cell[1])
+        ActionChains(self.driver).move_to_element_with_offset(canvas, round(dx), round(dy)
+                                                              ).click().perform()
 
     def js(self, script: str, *args: Any) -> Any:
         return self.driver.execute_script(script, *args)
@@ -158,6 +180,50 @@ def test_campaign_page_updates_as_measurements_arrive(stack: Stack) -> None:
     stack.shot("02-campaign-page-live")
 
 
+def test_the_page_labels_its_plots_and_says_what_happened(stack: Stack) -> None:
+    stack.login(name="olga")
+    stack.open_campaign("c1")
+    wait_for(lambda: stack.js("return Campaign.state.pred !== null && "
+                              "Campaign.state.baseline !== null && Campaign.state.meas.length > 3"),
+             timeout=120, what="maps, measurements and a baseline")
+    wait_for(lambda: stack.data("map-mean", "colorbar"), timeout=20, what="the mean map drawn")
+    # colour bars with the scalarizer's units, axes in grid points, on every map
+    for canvas in ("map-mean", "map-std"):
+        assert stack.data(canvas, "colorbar").startswith(("loop_area (bias x response",
+                                                          "std of loop_area (bias x response"))
+        assert stack.data(canvas, "axes") == "x (grid points), y (grid points)"
+    assert "scaled 0..1" in stack.data("map-structure", "colorbar")
+    top, bottom = stack.js(
+        "const c = document.getElementById('map-mean'), a = Plots.area(c, Campaign.state.detail"
+        ".grid), ctx = c.getContext('2d'), x = a.x + a.w + 16;"
+        "return [Array.from(ctx.getImageData(x, a.y + 2, 1, 1).data),"
+        "        Array.from(ctx.getImageData(x, a.y + a.h - 2, 1, 1).data)];")
+    assert top[:3] != bottom[:3] and top[0] > 200  # viridis: yellow at the top, violet below
+    # the measured path: numbered, the latest highlighted, few lines
+    path = json.loads(stack.data("map-structure", "path"))
+    meas = stack.js("return Campaign.state.meas.map(m => [m.row, m.col])")
+    assert path["points"] == len(meas) and path["latest"] == meas[-1]
+    assert path["numbered"] >= min(len(meas), 40) // 2 and path["lines"] <= 4
+    # labelled spectra and a discovery curve against a baseline from the seed points
+    assert stack.data("spectra", "axes") == "channel | signal (a.u.)"
+    legend = stack.data("discovery", "legend")
+    assert "best so far" in legend and "random (estimated)" in legend and "seed points" in legend
+    assert "seed points" in stack.text("#discovery-note")
+    # freshness and an event log in words
+    assert re.search(r"plan v\d+ made \d+ (s|min) ago", stack.text("#freshness"))
+    assert "the model saw" in stack.text("#freshness")
+    plans = stack.js("return Array.from(document.querySelectorAll('#event-rows tr[data-kind=plan]'"
+                     ")).map(r => r.innerText)")
+    assert any(re.search(r"model v\d+: plan of \d+ points \(trained on \d+ measurements", p)
+               for p in plans), plans
+    assert any("seed plan of" in p for p in plans) or len(plans) > 50, plans
+    words = stack.js("return Array.from(document.querySelectorAll('#event-rows td.what'))"
+                     ".map(td => td.innerText)")
+    assert words and not [w for w in words if "{" in w], words  # no raw JSON
+    assert any(re.fullmatch(r"measured \(\d+, \d+\) from the (seed plan|model's plan)", w)
+               for w in words)
+
+
 def test_a_viewers_control_is_refused(stack: Stack) -> None:
     stack.login(token=stack.viewer_token)
     stack.open_campaign("c1")
@@ -213,8 +279,6 @@ def test_an_operator_changes_the_acquisition(stack: Stack) -> None:
 
 
 def test_a_veto_by_clicking_the_map_keeps_the_point_out_of_later_plans(stack: Stack) -> None:
-    from selenium.webdriver.common.action_chains import ActionChains
-
     stack.login(name="olga")
     stack.open_campaign("c1")
     wait_for(lambda: stack.js("return Campaign.state && Campaign.state.plan && "
@@ -231,14 +295,7 @@ def test_a_veto_by_clicking_the_map_keeps_the_point_out_of_later_plans(stack: St
     target = wait_for(lambda: next((tuple(p) for p in stack.js(
         "return Campaign.state.plan.next") if tuple(p) not in measured), None), timeout=30,
         what="an unmeasured planned point on the page")
-    grid = stack.js("return Campaign.state.detail.grid")
-    canvas = stack.driver.find_element("id", "map-structure")
-    rect = stack.js("const r = arguments[0].getBoundingClientRect();"
-                    "return [r.width, r.height];", canvas)
-    dx = (target[1] + 0.5) * rect[0] / grid[1] - rect[0] / 2
-    dy = (target[0] + 0.5) * rect[1] / grid[0] - rect[1] / 2
-    ActionChains(stack.driver).move_to_element_with_offset(canvas, round(dx), round(dy)).click(
-        ).perform()
+    stack.click_cell("map-structure", target)
     try:
         wait_for(lambda: target in stack.store.vetoed_points("c1"), timeout=30,
                  what=f"the veto of {target} stored")
@@ -247,7 +304,7 @@ def test_a_veto_by_clicking_the_map_keeps_the_point_out_of_later_plans(stack: St
         print("control-msg:", stack.text("#control-msg"), "| cell-info:",
               stack.text("#cell-info"), "| mode:",
               stack.js("return document.querySelector('input[name=mode]:checked').value"),
-              "| canvas:", rect, "| grid:", grid, "| controls:", stack.store.read_controls("c1"))
+              "| controls:", stack.store.read_controls("c1"))
         for entry in stack.driver.get_log("browser"):
             print("browser:", entry)
         raise
@@ -255,6 +312,18 @@ def test_a_veto_by_clicking_the_map_keeps_the_point_out_of_later_plans(stack: St
     wait_for(lambda: "edge accepted" in stack.text("#control-msg")
              and "veto" in stack.text("#control-msg"), timeout=30,
              what="the edge accepting the veto")
+    # a region veto by two clicks: drawn on the maps and told in words
+    stack.driver.find_element("id", "mode-veto-region").click()
+    stack.click_cell("map-structure", (0, 0))
+    wait_for(lambda: "opposite corner" in stack.text("#control-msg"), timeout=10,
+             what="the first corner taken")
+    stack.click_cell("map-structure", (1, 1))
+    wait_for(lambda: {(0, 0), (0, 1), (1, 0), (1, 1)} <= stack.store.vetoed_points("c1"),
+             timeout=30, what="the region's four points vetoed")
+    wait_for(lambda: stack.data("map-mean", "regions") == "1", timeout=30,
+             what="the region drawn on the maps")
+    wait_for(lambda: "operator olga vetoed 4 points (region rows 0..1, cols 0..1)"
+             in stack.text("#event-rows"), timeout=30, what="the region veto in words")
     stack.driver.find_element("id", "btn-resume").click()
     wait_for(lambda: stack.store.require_campaign("c1").model_version >= version + 2,
              timeout=120, what="two later plans")
@@ -264,10 +333,32 @@ def test_a_veto_by_clicking_the_map_keeps_the_point_out_of_later_plans(stack: St
              what="the veto drawn")
     assert [target[0], target[1]] in stack.js("return Campaign.state.detail.vetoed")
     assert target not in {(m.row, m.col) for m in stack.store.read_measurements("c1")}
-    stack.shot("06-veto-by-click")
+    stack.shot("06-veto-by-click", docs="dashboard-live.png")
     stack.driver.find_element("id", "btn-stop").click()
     wait_for(lambda: stack.proc.poll() is not None, timeout=120, what="the edge to stop")
     assert stack.proc.returncode == 0, stack.log.read_text()[-3000:]
     assert target not in {(m.row, m.col) for m in stack.store.read_measurements("c1")}
     wait_for(lambda: stack.text("#status") == "finished", timeout=30, what="finished on page")
     stack.shot("07-stopped")
+
+
+def test_a_finished_campaign_stays_browsable(stack: Stack) -> None:
+    assert stack.store.require_campaign("c1").status == "finished"  # the test above stopped it
+    stack.login(name="olga")
+    row = "#finished-campaigns tr[data-campaign=c1]"
+    wait_for(lambda: "finished" in stack.text(row), timeout=30, what="c1 among finished")
+    assert not stack.js("return !!document.querySelector('#campaigns tr[data-campaign=c1]')")
+    stack.driver.find_element("css selector", f"{row} a").click()
+    stack.open_campaign("c1")
+    stored = len(stack.store.read_measurements("c1"))
+    wait_for(lambda: stack.js("return Campaign.state.meas.length") == stored, timeout=60,
+             what="every measurement of the finished campaign")
+    assert stack.text("#status") == "finished"
+    assert "stays here to review" in stack.text("#over")
+    assert stack.js("return document.getElementById('btn-pause').disabled") is True
+    assert json.loads(stack.data("map-structure", "path"))["points"] == stored
+    assert stack.data("map-mean", "colorbar").startswith("loop_area (bias x response")
+    assert "the model saw" in stack.text("#freshness")
+    words = stack.text("#event-rows")
+    assert "campaign finished" in words or "campaign stopping by olga" in words, words[-2000:]
+    stack.shot("08-finished-campaign", docs="dashboard-finished.png")

@@ -83,25 +83,36 @@ function setMe(me) {
   document.getElementById("logout").hidden = !me;
 }
 
+function campaignRow(c) {
+  const status = c.waiting === "capacity" && c.status === "created" ? "waiting for capacity" : c.status;
+  return el("tr", { "data-campaign": c.campaign_id },
+    el("td", {}, el("a", { href: `#/c/${encodeURIComponent(c.campaign_id)}` }, c.campaign_id)),
+    el("td", {}, el("span", { class: `status ${c.waiting === "capacity" ? "waiting" : c.status}` }, status)),
+    el("td", {}, c.owner),
+    el("td", {}, c.microscope, c.edge && !c.final ? ` (${c.edge.state})` : ""),
+    el("td", { class: "progress" }, c.progress === null ? `${c.n_measured}` :
+      [el("span", { class: "bar" }, (() => { const s = el("span"); s.style.width = `${100 * c.progress}%`; return s; })()),
+       ` ${c.n_measured} / ${c.budget_points}`]),
+    el("td", {}, `v${c.model_version}`),
+    el("td", {}, c.loop_latency_s === null ? "-" : `${(1000 * c.loop_latency_s).toFixed(0)} ms`),
+    el("td", { "data-time": c.last_activity }, ago(c.last_activity)));
+}
+
+// Live campaigns first; finished, aborted and failed ones below, newest first, to review.
 async function listView(root) {
-  const body = el("tbody", { id: "campaign-rows" });
-  root.replaceChildren(el("h2", {}, "Campaigns"), el("table", { id: "campaigns" },
-    el("thead", {}, el("tr", {}, ["campaign", "status", "owner", "microscope", "progress",
-      "model", "loop latency", "last activity"].map(h => el("th", {}, h)))), body));
+  const heads = ["campaign", "status", "owner", "microscope", "progress", "model", "loop latency", "last activity"];
+  const table = (id, bodyId) => el("table", { id }, el("thead", {}, el("tr", {}, heads.map(h => el("th", {}, h)))), el("tbody", { id: bodyId }));
+  root.replaceChildren(el("h2", {}, "Campaigns"), table("campaigns", "campaign-rows"),
+    el("h2", { class: "finished-head" }, "Finished campaigns"), table("finished-campaigns", "finished-rows"));
   const load = async () => {
     const rows = await api("GET", "/api/campaigns");
-    body.replaceChildren(...rows.map(c => el("tr", { "data-campaign": c.campaign_id },
-      el("td", {}, el("a", { href: `#/c/${encodeURIComponent(c.campaign_id)}` }, c.campaign_id)),
-      el("td", {}, el("span", { class: `status ${c.status}` }, c.status)),
-      el("td", {}, c.owner),
-      el("td", {}, c.microscope, c.edge ? ` (${c.edge.state})` : ""),
-      el("td", { class: "progress" }, c.progress === null ? `${c.n_measured}` :
-        [el("span", { class: "bar" }, (() => { const s = el("span"); s.style.width = `${100 * c.progress}%`; return s; })()),
-         ` ${c.n_measured} / ${c.budget_points}`]),
-      el("td", {}, `v${c.model_version}`),
-      el("td", {}, c.loop_latency_s === null ? "-" : `${(1000 * c.loop_latency_s).toFixed(0)} ms`),
-      el("td", { "data-time": c.last_activity }, ago(c.last_activity)))));
-    if (!rows.length) body.append(el("tr", {}, el("td", { colspan: 8 }, "no campaigns yet")));
+    const live = rows.filter(c => !c.final), over = rows.filter(c => c.final).sort((a, b) => b.last_activity - a.last_activity);
+    const fill = (body, list, empty) => {
+      body.replaceChildren(...list.map(campaignRow));
+      if (!list.length) body.append(el("tr", {}, el("td", { colspan: heads.length }, empty)));
+    };
+    fill(document.getElementById("campaign-rows"), live, "no live campaigns");
+    fill(document.getElementById("finished-rows"), over, "none finished yet");
   };
   await load();
   const reload = throttle(() => load().catch(console.error), 1000);

@@ -1,4 +1,4 @@
-// The campaign page: maps, discovery curve, spectra, event log, and the controls.
+// The campaign page: its layout, the controls, and keeping its state current (drawing: draw.js).
 "use strict";
 const Campaign = (() => {
   let S = null;
@@ -55,7 +55,9 @@ const Campaign = (() => {
 
   function onMapClick(event) {
     if (!S.detail || !S.detail.grid) return;
-    const [r, c] = Plots.toCell(event.target, S.detail.grid, event);
+    const cell = Plots.toCell(event.target, S.detail.grid, event);
+    if (!cell) return;  // on the axes or the colour bar
+    const [r, c] = cell;
     const mode = document.querySelector("input[name=mode]:checked").value;
     if (mode === "veto-point") control("veto", { points: [[r, c]] });
     else if (mode === "add-point") control("add_point", { point: [r, c] });
@@ -68,14 +70,14 @@ const Campaign = (() => {
       if (S.pred) {
         const s = S.pred.stride, i = Math.floor(r / s), j = Math.floor(c / s);
         const mean = S.pred.mean[i] && S.pred.mean[i][j], std = S.pred.std[i] && S.pred.std[i][j];
-        if (mean !== undefined && mean !== null) info.push(`mean ${mean.toPrecision(3)} ± ${std.toPrecision(3)}`);
+        if (mean !== undefined && mean !== null) info.push(`mean ${mean.toPrecision(3)} ± ${std.toPrecision(3)} ${S.detail.units.scalar}`);
       }
       document.getElementById("cell-info").textContent = info.join(" ");
     }
   }
 
   function card(title, ...body) { return el("div", { class: "card" }, el("h3", {}, title), ...body); }
-  function mapCanvas(id) { return el("canvas", { id, class: "map", width: 400, height: 400, onclick: onMapClick }); }
+  function mapCanvas(id) { return el("canvas", { id, class: "map", width: 480, height: 420, onclick: onMapClick }); }
 
   function layout(root, options) {
     const acq = el("select", { id: "acq-name" }, Object.keys(options.acquisitions).map(a => el("option", { value: a }, a)));
@@ -95,85 +97,35 @@ const Campaign = (() => {
           } }, "set")),
         el("span", {}, "exploration ", el("input", { id: "explore-weight", size: 5, value: "1" }),
           el("button", { id: "btn-explore", onclick: () => control("set_exploration", { weight: Number(document.getElementById("explore-weight").value) }) }, "set")),
-        el("span", {}, "scalarizer ", scal, el("button", { id: "btn-scal", onclick: () => control("set_scalarizer", { name: scal.value }) }, "set"))),
+        el("span", {}, "scalarizer ", scal, el("button", { id: "btn-scal", onclick: () => control("set_scalarizer", { name: scal.value }) }, "set")),
+        el("label", { title: "keep the colour scale of the mean and std maps fixed across model versions" },
+          el("input", { type: "checkbox", id: "hold-scale", onchange: () => Draw.all(S) }), "hold colour scale")),
       el("div", { id: "control-msg", class: "msg" }), el("div", { id: "cell-info" }));
     root.replaceChildren(
       el("h2", {}, "Campaign ", el("span", { id: "campaign-id" }, S.cid), " ", el("span", { id: "status", class: "status" }, "")),
+      el("div", { class: "over", id: "over", hidden: true }),
       el("div", { class: "kv", id: "facts" }), controls,
       el("div", { class: "grid" },
-        card("Structural image, measured points (in order) and next planned points", mapCanvas("map-structure")),
+        card("Structural image: measured points in order (latest ringed), next planned points, vetoes", mapCanvas("map-structure"),
+          el("div", { class: "legend" }, "seed ", el("i", { class: "dot seed" }), " model ", el("i", { class: "dot plan" }),
+            " operator ", el("i", { class: "dot operator" }), " vetoed ", el("b", { class: "veto" }, "×"))),
         card("Predicted mean", mapCanvas("map-mean"), el("div", { class: "scale", id: "mean-scale" })),
         card("Uncertainty (std)", mapCanvas("map-std"), el("div", { class: "scale", id: "std-scale" })),
-        card("Discovery curve (best so far)", el("canvas", { id: "discovery", width: 400, height: 220 })),
-        card("Latest raw spectra", el("canvas", { id: "spectra", width: 400, height: 220 })),
+        card("Discovery curve: best so far against a scan without a model", el("canvas", { id: "discovery", width: 480, height: 260 }),
+          el("div", { class: "scale", id: "discovery-note" })),
+        card("Latest raw spectra", el("canvas", { id: "spectra", width: 480, height: 260 })),
         card("Next planned points", el("ol", { id: "next-points" }))),
-      card("Event log", el("table", { id: "event-log" }, el("tbody", { id: "event-rows" }))));
-  }
-
-  function facts() {
-    const d = S.detail, status = document.getElementById("status");
-    status.textContent = d.status; status.className = `status ${d.status}`;
-    const acq = d.config.acquisition || {}, scal = d.config.scalarizer || {};
-    const kv = (k, v, id) => el("span", {}, el("b", {}, k), el("span", { id }, v));
-    document.getElementById("facts").replaceChildren(
-      kv("owner", d.owner), kv("microscope", d.microscope), kv("edge", d.edge ? d.edge.state : "offline", "edge-state"),
-      kv("measured", d.budget_points ? `${d.n_measured} / ${d.budget_points}` : d.n_measured, "n-measured"),
-      kv("model", `v${d.model_version}`, "model-version"),
-      kv("loop", d.loop_latency_s === null ? "-" : `${(1000 * d.loop_latency_s).toFixed(0)} ms`),
-      kv("acquisition", typeof acq === "string" ? acq : `${acq.name || "ei"} ${JSON.stringify(acq.params || {})}`, "acquisition"),
-      kv("scalarizer", typeof scal === "string" ? scal : scal.name || "loop_area", "scalarizer"),
-      kv("vetoed", d.vetoed.length, "n-vetoed"), kv("you", d.can_control ? "may control" : "watch only", "can-control"));
-  }
-
-  function draw() {
-    const d = S.detail;
-    if (!d || !d.grid) return;
-    const done = new Set(S.meas.map(m => `${m.row},${m.col}`).concat(d.vetoed.map(p => `${p[0]},${p[1]}`)));
-    if (S.plan) S.plan.next = S.plan.next.filter(p => !done.has(`${p[0]},${p[1]}`));
-    const layers = { measured: S.meas, next: S.plan ? S.plan.next.slice(0, 8) : [], vetoed: d.vetoed };
-    const structure = document.getElementById("map-structure");
-    if (S.scan) Plots.paint(structure, S.scan.image, Plots.gray); else Plots.paint(structure, [], Plots.gray);
-    Plots.overlay(structure, d.grid, layers);
-    for (const [id, key] of [["map-mean", "mean"], ["map-std", "std"]]) {
-      const canvas = document.getElementById(id);
-      if (!S.pred) { Plots.paint(canvas, [], Plots.gray); continue; }
-      const [lo, hi] = Plots.heat(canvas, S.pred[key], d.grid, S.pred.stride);
-      Plots.overlay(canvas, d.grid, { measured: [], next: layers.next, vetoed: d.vetoed });
-      document.getElementById(`${key}-scale`).replaceChildren(el("span", {}, lo.toPrecision(3)),
-        el("span", {}, `model v${S.pred.model_version}`), el("span", {}, hi.toPrecision(3)));
-    }
-    const vals = S.meas.map(m => m.value), best = [];
-    vals.forEach((v, i) => { const prev = i ? best[i - 1] : null;
-      best.push(v === null ? prev : prev === null ? v : (S.maximize ? Math.max(prev, v) : Math.min(prev, v))); });
-    const xs = vals.map((_, i) => i + 1);
-    Plots.lines(document.getElementById("discovery"), [
-      { x: xs, y: vals, color: "#9ab", dots: true }, { x: xs, y: best, color: "#d9480f" }], `points (${S.scalarizer})`);
-    const sp = S.spectra ? S.spectra.spectra : [], colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"];
-    Plots.lines(document.getElementById("spectra"), sp.map((s, i) => ({
-      x: S.spectra.axis && S.spectra.axis.length === s.values.length ? S.spectra.axis : s.values.map((_, k) => k),
-      y: s.values, color: colors[i % colors.length] })), sp.map(s => `(${s.row},${s.col})`).join(" "));
-    document.getElementById("next-points").replaceChildren(...(S.plan ? S.plan.next : []).map(p => el("li", {}, `(${p[0]}, ${p[1]})`)));
+      card("Event log", el("table", { id: "event-log" },
+        el("thead", {}, el("tr", {}, ["time", "who", "what", "result"].map(h => el("th", {}, h)))),
+        el("tbody", { id: "event-rows" }))));
   }
 
   function logEvent(ev) {
-    const d = ev.data || {}, rows = document.getElementById("event-rows"), key = `${ev.kind}|${ev.time}`;
-    if (!rows || S.logged.has(key)) return;
-    S.logged.add(key);
-    let who = d.user || "", text = "", result = null;
-    if (ev.kind === "control") text = `${d.action} ${JSON.stringify(d.args || {})} (${d.origin || ""})`;
-    else if (ev.kind === "control_result") {
-      result = el("span", { class: d.status }, d.status); text = d.detail || "";
-      const cell = rows.querySelector(`td.result[data-control="${d.control_id}"]`);
-      if (cell) cell.replaceChildren(el("span", { class: d.status }, `${d.status}${d.detail ? ": " + d.detail : ""}`));
-      const sent = S.pending[d.control_id];
-      if (sent && !sent.result) { sent.result = d; render(sent); }
-    } else if (ev.kind === "measurement") text = `(${d.row}, ${d.col}) ${d.source || ""}`;
-    else text = JSON.stringify(d);
-    const row = el("tr", { "data-kind": ev.kind, "data-id": ev.id }, el("td", {}, clock(ev.time)), el("td", {}, ev.kind),
-      el("td", { class: "user" }, who), el("td", {}, text),
-      ev.kind === "control" ? el("td", { class: "result", "data-control": d.control_id }, "...") : el("td", {}, result));
-    rows.prepend(row);
-    while (rows.children.length > 400) rows.lastChild.remove();
+    const row = Events.append(document.getElementById("event-rows"), ev, S.log, S.detail && S.detail.grid);
+    if (row && ev.kind === "control_result") {
+      const sent = S.pending[ev.data.control_id];
+      if (sent && !sent.result) { sent.result = ev.data; render(sent); }
+    }
   }
 
   async function fetchOr404(path) {
@@ -182,16 +134,19 @@ const Campaign = (() => {
 
   async function refresh(need) {
     const base = `/api/campaigns/${encodeURIComponent(S.cid)}`;
-    if (need.has("detail")) { S.detail = await api("GET", base); facts(); }
+    if (need.has("detail")) { S.detail = await api("GET", base); Draw.facts(S); }
     if (need.has("scan") || !S.scan) S.scan = await fetchOr404(`${base}/scan`);
-    if (need.has("meas-all")) { S.meas = []; S.cursor = "0-0"; }
+    if (need.has("meas-all")) { S.meas = []; S.cursor = "0-0"; S.held = {}; }  // new scalar, new scale
     if (need.has("meas") || need.has("meas-all")) {
       const got = await api("GET", `${base}/measurements?after=${S.cursor}`);
       S.meas = S.meas.concat(got.measurements); S.cursor = got.cursor; S.maximize = got.maximize; S.scalarizer = got.scalarizer;
       S.spectra = await api("GET", `${base}/spectra?n=5`);
     }
     if (need.has("plan")) { S.plan = await fetchOr404(`${base}/plan`); S.pred = await fetchOr404(`${base}/predictions`); }
-    draw();
+    const seeds = S.meas.filter(m => m.source === "seed").length;
+    if (need.has("meas-all") || !S.baseline || (S.baseline.kind !== "truth" &&
+        (need.has("plan") || (S.baseline.n_seed || 0) !== seeds))) S.baseline = await api("GET", `${base}/baseline`);
+    Draw.all(S);
   }
 
   function onEvent(ev) {
@@ -213,11 +168,11 @@ const Campaign = (() => {
   async function view(root, cid) {
     stopFollowing();
     S = { cid, pending: {}, meas: [], cursor: "0-0", need: new Set(), corner: null, scan: null,
-          plan: null, pred: null, logged: new Set(), ready: false, early: [] };
+          plan: null, pred: null, baseline: null, held: {}, log: Events.newLog(), ready: false, early: [] };
     const options = await api("GET", "/api/options");
     S.detail = await api("GET", `/api/campaigns/${encodeURIComponent(cid)}`);
     layout(root, options);
-    facts();
+    Draw.facts(S);
     const acq = S.detail.config.acquisition || {}, scal = S.detail.config.scalarizer || {};
     document.getElementById("acq-name").value = typeof acq === "string" ? acq : acq.name || "ei";
     document.getElementById("scal-name").value = typeof scal === "string" ? scal : scal.name || "loop_area";

@@ -1,7 +1,9 @@
-// Canvas drawing for the campaign page: images, heat maps, point overlays, line plots.
+// Maps on canvases: a plot area on the grid, axes in grid points (or the calibration's units),
+// and a colour bar with the value's units. Overlays and line plots live in overlays.js, lines.js.
 "use strict";
 const Plots = (() => {
   const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+  const MARGIN = { left: 46, top: 8, bar: 64, bottom: 40 };
 
   function viridis(t) {
     if (t === null || !isFinite(t)) return [200, 200, 200];
@@ -9,6 +11,7 @@ const Plots = (() => {
     const i = Math.min(VIRIDIS.length - 2, Math.floor(t)), f = t - i;
     return VIRIDIS[i].map((a, k) => Math.round(a + f * (VIRIDIS[i + 1][k] - a)));
   }
+  function gray(t) { const g = t === null || !isFinite(t) ? 128 : Math.round(255 * Math.min(1, Math.max(0, t))); return [g, g, g]; }
 
   function range(rows) {
     let lo = Infinity, hi = -Infinity;
@@ -16,11 +19,43 @@ const Plots = (() => {
     return lo <= hi ? [lo, hi] : [0, 1];
   }
 
-  // Paint a 2-D array (rows of numbers, nulls allowed) stretched over the canvas.
-  function paint(canvas, rows, color, extent) {
+  // The plot area of a map canvas: the grid's aspect ratio, fitted inside the margins.
+  function area(canvas, grid) {
+    const W = canvas.width - MARGIN.left - MARGIN.bar, H = canvas.height - MARGIN.top - MARGIN.bottom;
+    const cell = Math.min(W / grid[1], H / grid[0]);
+    return { x: MARGIN.left, y: MARGIN.top, w: cell * grid[1], h: cell * grid[0], cell };
+  }
+
+  // Grid (row, col) -> canvas pixel centre, and a mouse event -> (row, col).
+  function toPixel(canvas, grid, r, c) {
+    const a = area(canvas, grid);
+    return [a.x + (c + 0.5) * a.cell, a.y + (r + 0.5) * a.cell];
+  }
+  function toCell(canvas, grid, event) {
+    const rect = canvas.getBoundingClientRect(), a = area(canvas, grid);
+    const x = (event.clientX - rect.left) * canvas.width / rect.width - a.x;
+    const y = (event.clientY - rect.top) * canvas.height / rect.height - a.y;
+    if (x < 0 || y < 0 || x >= a.w || y >= a.h) return null;
+    return [Math.min(grid[0] - 1, Math.floor(y / a.cell)), Math.min(grid[1] - 1, Math.floor(x / a.cell))];
+  }
+  // Where (row, col) sits relative to the canvas's centre, in CSS pixels (tests click there).
+  function cellOffset(canvas, grid, r, c) {
+    const rect = canvas.getBoundingClientRect(), [x, y] = toPixel(canvas, grid, r, c);
+    return [x * rect.width / canvas.width - rect.width / 2, y * rect.height / canvas.height - rect.height / 2];
+  }
+
+  function clear(canvas) {
     const ctx = canvas.getContext("2d");
+    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, canvas.width, canvas.height);
+    return ctx;
+  }
+
+  // Paint rows (numbers, nulls allowed) of values already scaled to 0..1 over `cells`
+  // grid cells each (stride), clipped to the plot area.
+  function paintCells(canvas, grid, rows, color, cellsPerValue) {
+    const ctx = canvas.getContext("2d"), a = area(canvas, grid);
+    ctx.fillStyle = "#ddd"; ctx.fillRect(a.x, a.y, a.w, a.h);
     const h = rows.length, w = h ? rows[0].length : 0;
-    ctx.fillStyle = "#ddd"; ctx.fillRect(0, 0, canvas.width, canvas.height);
     if (!h || !w) return;
     const off = document.createElement("canvas");
     off.width = w; off.height = h;
@@ -30,87 +65,82 @@ const Plots = (() => {
       img.data[k] = rgb[0]; img.data[k + 1] = rgb[1]; img.data[k + 2] = rgb[2]; img.data[k + 3] = 255;
     }
     octx.putImageData(img, 0, 0);
+    ctx.save(); ctx.beginPath(); ctx.rect(a.x, a.y, a.w, a.h); ctx.clip();
     ctx.imageSmoothingEnabled = false;
-    const e = extent || [canvas.width, canvas.height];
-    ctx.drawImage(off, 0, 0, e[0], e[1]);
+    ctx.drawImage(off, a.x, a.y, w * cellsPerValue[1] * a.cell, h * cellsPerValue[0] * a.cell);
+    ctx.restore();
   }
 
-  function gray(v) { const g = v === null ? 128 : Math.round(255 * v); return [g, g, g]; }
+  function ticks(lo, hi, n) {
+    const span = hi - lo || 1, step0 = span / n, mag = Math.pow(10, Math.floor(Math.log10(step0)));
+    const step = [1, 2, 5, 10].map(m => m * mag).find(s => s >= step0);
+    const out = [];
+    for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9 * span; v += step) out.push(+v.toPrecision(10));
+    return out;
+  }
+  function fmt(v) { return Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-2 && v !== 0) ? v.toExponential(1) : String(+v.toPrecision(3)); }
 
-  function heat(canvas, rows, grid, stride) {
-    const [lo, hi] = range(rows);
-    const cell = [canvas.width / grid[1], canvas.height / grid[0]];
-    paint(canvas, rows, v => viridis(v === null ? null : (v - lo) / (hi - lo || 1)),
-          [rows[0].length * stride * cell[0], rows.length * stride * cell[1]]);
+  // Axes of the grid: column (x) and row (y) in `units.grid_units`, `grid_step` per grid point.
+  function axes(canvas, grid, units) {
+    const ctx = canvas.getContext("2d"), a = area(canvas, grid), step = units ? units.grid_step : 1;
+    const unit = units ? units.grid_units : "grid points";
+    ctx.strokeStyle = "#556"; ctx.lineWidth = 1; ctx.strokeRect(a.x, a.y, a.w, a.h);
+    ctx.fillStyle = "#334"; ctx.font = "10px sans-serif";
+    ctx.textAlign = "center"; ctx.textBaseline = "top";
+    for (const t of ticks(0, (grid[1] - 1) * step, 5)) {
+      const x = a.x + (t / step + 0.5) * a.cell;
+      ctx.fillRect(x, a.y + a.h, 1, 4); ctx.fillText(fmt(t), x, a.y + a.h + 5);
+    }
+    ctx.fillText(`x (${unit})`, a.x + a.w / 2, a.y + a.h + 20);
+    ctx.textAlign = "right"; ctx.textBaseline = "middle";
+    for (const t of ticks(0, (grid[0] - 1) * step, 5)) {
+      const y = a.y + (t / step + 0.5) * a.cell;
+      ctx.fillRect(a.x - 4, y, 4, 1); ctx.fillText(fmt(t), a.x - 6, y);
+    }
+    ctx.save(); ctx.translate(10, a.y + a.h / 2); ctx.rotate(-Math.PI / 2);
+    ctx.textAlign = "center"; ctx.fillText(`y (${unit})`, 0, 0); ctx.restore();
+    canvas.dataset.axes = `x (${unit}), y (${unit})`;  // what was drawn, for tests and readers
+  }
+
+  // A vertical colour bar right of the plot area: lo at the bottom, hi at the top, labelled.
+  function colorbar(canvas, grid, color, lo, hi, label) {
+    const ctx = canvas.getContext("2d"), a = area(canvas, grid), x = a.x + a.w + 10, w = 12;
+    for (let i = 0; i < a.h; i++) {
+      const rgb = color(1 - i / Math.max(1, a.h - 1));
+      ctx.fillStyle = `rgb(${rgb[0]},${rgb[1]},${rgb[2]})`; ctx.fillRect(x, a.y + i, w, 1);
+    }
+    ctx.strokeStyle = "#556"; ctx.strokeRect(x, a.y, w, a.h);
+    ctx.fillStyle = "#334"; ctx.font = "10px sans-serif"; ctx.textAlign = "left"; ctx.textBaseline = "middle";
+    for (const t of ticks(lo, hi, 4)) {
+      const y = a.y + a.h * (1 - (t - lo) / ((hi - lo) || 1));
+      ctx.fillRect(x + w, y, 3, 1); ctx.fillText(fmt(t), x + w + 4, y);
+    }
+    ctx.save(); ctx.translate(canvas.width - 6, a.y + a.h / 2); ctx.rotate(-Math.PI / 2);
+    ctx.textAlign = "center"; ctx.fillText(label, 0, 0); ctx.restore();
+    canvas.dataset.colorbar = `${label}: ${fmt(lo)} to ${fmt(hi)}`;
+  }
+
+  // A whole map: values on the grid (`stride` grid points per value), axes and colour bar.
+  // `fixed` ([lo, hi]) holds the colour scale; returns the scale used.
+  function map(canvas, grid, rows, opts) {
+    clear(canvas);
+    const [lo, hi] = opts.fixed || (rows.length ? range(rows) : [0, 1]);
+    const color = opts.color || viridis;
+    paintCells(canvas, grid, rows, v => color(v === null ? null : (v - lo) / ((hi - lo) || 1)),
+               [opts.stride || 1, opts.stride || 1]);
+    axes(canvas, grid, opts.units);
+    colorbar(canvas, grid, color, lo, hi, opts.label);
     return [lo, hi];
   }
 
-  // Grid (row, col) -> canvas pixel centre, and back.
-  function toPixel(canvas, grid, r, c) {
-    return [(c + 0.5) * canvas.width / grid[1], (r + 0.5) * canvas.height / grid[0]];
-  }
-  function toCell(canvas, grid, event) {
-    const rect = canvas.getBoundingClientRect();
-    const x = (event.clientX - rect.left) * canvas.width / rect.width;
-    const y = (event.clientY - rect.top) * canvas.height / rect.height;
-    return [Math.min(grid[0] - 1, Math.max(0, Math.floor(y * grid[0] / canvas.height))),
-            Math.min(grid[1] - 1, Math.max(0, Math.floor(x * grid[1] / canvas.width)))];
+  // The structural image (its own pixels, 0..1) stretched over the grid's extent.
+  function image(canvas, grid, rows, units, label) {
+    clear(canvas);
+    const h = rows.length, w = h ? rows[0].length : 1;
+    paintCells(canvas, grid, rows, gray, [grid[0] / Math.max(1, h), grid[1] / w]);
+    axes(canvas, grid, units);
+    colorbar(canvas, grid, gray, 0, 1, label);
   }
 
-  function overlay(canvas, grid, layers) {
-    const ctx = canvas.getContext("2d");
-    const cw = canvas.width / grid[1], ch = canvas.height / grid[0], rad = Math.max(2.5, Math.min(cw, ch) * 0.35);
-    const measured = layers.measured || [];
-    ctx.lineWidth = 1; ctx.strokeStyle = "rgba(255,140,0,0.55)"; ctx.beginPath();
-    measured.forEach((m, i) => { const [x, y] = toPixel(canvas, grid, m.row, m.col); i ? ctx.lineTo(x, y) : ctx.moveTo(x, y); });
-    ctx.stroke();
-    measured.forEach((m, i) => {
-      const [x, y] = toPixel(canvas, grid, m.row, m.col), t = measured.length > 1 ? i / (measured.length - 1) : 1;
-      ctx.fillStyle = `rgb(255,${Math.round(220 - 150 * t)},${Math.round(60 - 60 * t)})`;
-      ctx.beginPath(); ctx.arc(x, y, rad, 0, 2 * Math.PI); ctx.fill();
-    });
-    ctx.strokeStyle = "#00e5ff"; ctx.lineWidth = 2; ctx.fillStyle = "#00e5ff"; ctx.font = "10px sans-serif";
-    (layers.next || []).forEach((p, i) => {
-      const [x, y] = toPixel(canvas, grid, p[0], p[1]);
-      ctx.beginPath(); ctx.arc(x, y, rad + 2, 0, 2 * Math.PI); ctx.stroke();
-      ctx.fillText(String(i + 1), x + rad + 2, y - rad);
-    });
-    (layers.vetoed || []).forEach(p => {
-      const [x, y] = toPixel(canvas, grid, p[0], p[1]), d = Math.max(4, Math.min(cw, ch) * 0.6);
-      for (const [color, width] of [["#fff", 4], ["#e00000", 2]]) {
-        ctx.strokeStyle = color; ctx.lineWidth = width; ctx.beginPath();
-        ctx.moveTo(x - d, y - d); ctx.lineTo(x + d, y + d); ctx.moveTo(x + d, y - d); ctx.lineTo(x - d, y + d); ctx.stroke();
-      }
-    });
-  }
-
-  // Line plot: series = [{x: [...], y: [...], color, dots}]
-  function lines(canvas, series, labels) {
-    const ctx = canvas.getContext("2d"), W = canvas.width, H = canvas.height, pad = 34;
-    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, W, H);
-    let xs = [], ys = [];
-    for (const s of series) { xs = xs.concat(s.x); ys = ys.concat(s.y.filter(v => v !== null)); }
-    if (!ys.length) { ctx.fillStyle = "#889"; ctx.fillText("no data yet", W / 2 - 25, H / 2); return; }
-    const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
-    const sx = v => pad + (v - x0) / ((x1 - x0) || 1) * (W - pad - 8);
-    const sy = v => H - pad + 8 - (v - y0) / ((y1 - y0) || 1) * (H - pad - 8);
-    ctx.strokeStyle = "#99a"; ctx.lineWidth = 1; ctx.beginPath();
-    ctx.moveTo(pad, 4); ctx.lineTo(pad, H - pad + 8); ctx.lineTo(W - 4, H - pad + 8); ctx.stroke();
-    ctx.fillStyle = "#556"; ctx.font = "10px sans-serif";
-    ctx.fillText(y1.toPrecision(3), 2, 12); ctx.fillText(y0.toPrecision(3), 2, H - pad + 8);
-    ctx.fillText(String(x0), pad, H - pad + 20); ctx.fillText(String(x1), W - 30, H - pad + 20);
-    if (labels) ctx.fillText(labels, pad + 40, H - 4);
-    for (const s of series) {
-      ctx.strokeStyle = s.color; ctx.fillStyle = s.color; ctx.lineWidth = 1.5; ctx.beginPath();
-      let started = false;
-      s.x.forEach((x, i) => {
-        if (s.y[i] === null) return;
-        if (s.dots) { ctx.fillRect(sx(x) - 1.5, sy(s.y[i]) - 1.5, 3, 3); return; }
-        started ? ctx.lineTo(sx(x), sy(s.y[i])) : ctx.moveTo(sx(x), sy(s.y[i])); started = true;
-      });
-      if (!s.dots) ctx.stroke();
-    }
-  }
-
-  return { paint, gray, heat, overlay, toCell, toPixel, lines, viridis };
+  return { area, toPixel, toCell, cellOffset, map, image, viridis, gray, ticks, fmt };
 })();
