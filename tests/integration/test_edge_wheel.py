@@ -27,6 +27,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600
               pytest.mark.skipif(sys.platform == "win32", reason="POSIX venv layout")]
 
 SOURCES = ("pyproject.toml", "README.md", "protocol", "edge_agent", "planner_cluster")
+#: What pip says when the package registry cannot be reached (the test then skips).
+OFFLINE = ("NewConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ProxyError",
+           "No matching distribution")
 
 
 def clean_env() -> dict[str, str]:
@@ -63,8 +66,7 @@ def clean_venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
     installed = subprocess.run([*pip, "install", "--quiet", "--timeout", "30", str(wheel)],
                                capture_output=True, text=True, timeout=480, env=clean_env())
-    if installed.returncode != 0 and ("NewConnectionError" in installed.stderr
-                                      or "No matching distribution" in installed.stderr):
+    if installed.returncode != 0 and any(sign in installed.stderr for sign in OFFLINE):
         pytest.skip(f"the package registry is unreachable: {installed.stderr[-300:]}")
     assert installed.returncode == 0, installed.stderr[-3000:]
     return venv / "bin"
