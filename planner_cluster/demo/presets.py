@@ -24,6 +24,8 @@ class DatasetPreset:
         scalarizer / scalarizer_params: the reward, maximised.
         patch: patch side in structural pixels.
         description: one line for the terminal and the report.
+        metadata: the technique and units, passed in the campaign config's ``metadata``
+            table so that the archive labels its axes (docs/archive.md).
     """
 
     name: str
@@ -32,6 +34,7 @@ class DatasetPreset:
     scalarizer_params: Mapping[str, Any] = field(default_factory=dict)
     patch: int = 8
     description: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
     def instrument_spec(self, seed: int) -> str:
         return self.instrument.format(seed=seed)
@@ -39,15 +42,23 @@ class DatasetPreset:
 
 PRESETS: dict[str, DatasetPreset] = {p.name: p for p in (
     DatasetPreset("beps", "replay:beps", "loop_area", {}, 7,
-                  "BEPS hysteresis loops of a PbTiO3 film (50 x 50, real data)"),
+                  "BEPS hysteresis loops of a PbTiO3 film (50 x 50, real data)",
+                  {"technique": "spm", "axis_name": "bias", "axis_units": "V",
+                   "signal_units": "a.u. (piezoresponse)", "sample": "PbTiO3 film"}),
     DatasetPreset("eels", "replay:eels", "band_integral",
                   {"lo": 450.0, "hi": 475.0, "background": "linear"}, 32,
-                  "STEM-EELS titanate, Ti L-edge under HAADF (49 x 6, real data)"),
+                  "STEM-EELS titanate, Ti L-edge under HAADF (49 x 6, real data)",
+                  {"technique": "eels", "axis_name": "energy loss", "axis_units": "eV",
+                   "signal_units": "counts"}),
     DatasetPreset("sts", "replay:sts", "band_integral",
                   {"lo": -0.05, "hi": 0.05, "background": "none"}, 5,
-                  "Nanonis STS grid, zero-bias dI/dV under height Z (30 x 30, real data)"),
+                  "Nanonis STS grid, zero-bias dI/dV under height Z (30 x 30, real data)",
+                  {"technique": "sts", "axis_name": "bias", "axis_units": "V",
+                   "signal_units": "a.u. (dI/dV)"}),
     DatasetPreset("sim", "sim:loops?size=64&seed={seed}", "loop_area", {}, 9,
-                  "procedural ferroelectric sample (64 x 64, simulated)"),
+                  "procedural ferroelectric sample (64 x 64, simulated)",
+                  {"technique": "spm", "axis_name": "bias", "axis_units": "V",
+                   "signal_units": "a.u."}),
 )}
 
 
@@ -61,7 +72,8 @@ def campaign_config(preset: DatasetPreset, *, scalarizer: str | None, acquisitio
         scal = {"name": preset.scalarizer, "params": dict(preset.scalarizer_params)}
     config = {"scalarizer": scal, "acquisition": {"name": acquisition, "maximize": True},
               "patch": preset.patch, "seed": seed, "batch": batch,
-              "model": {"seed": seed}, "owner": "demo"}
+              "model": {"seed": seed}, "owner": "demo",
+              "metadata": {**preset.metadata, "dataset": preset.name}}
     if seeds is not None:
         config["seeds"] = seeds
     return config
