@@ -9,9 +9,10 @@ not (exit 1).
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,6 +20,10 @@ from rich.console import Console
 from .campaign import CampaignSettings
 from .cli import run_app
 from .config import ConfigError, load_config
+
+if TYPE_CHECKING:
+    from .demo.results import DemoResults
+    from .demo.run import Collected
 
 demo_app = typer.Typer(add_completion=False, help="Run an autonomous campaign end to end.")
 replay_app = typer.Typer(add_completion=False, help="Recompute an archive's decisions.")
@@ -36,6 +41,16 @@ def _log_to(path: Path, level: str) -> logging.Handler:
     return handler
 
 
+def _print_results(console: Console, results: DemoResults, collected: Collected) -> None:
+    from .demo.display import checks_table, summary_table
+
+    console.print(summary_table(results.rows, f"campaign {collected.campaign_id}: "
+                                              f"{collected.status}"))
+    console.print(checks_table(results.checks, "provenance: live decisions vs recomputation"))
+    console.print(f"archive  {results.archive_path}\nreport   {results.report_path}\n"
+                  f"replay   autopilot replay {results.archive_path}")
+
+
 @demo_app.command()
 def demo(
     dataset: Annotated[str, typer.Option(help="beps | eels | sts | sim (procedural)")] = "beps",
@@ -51,10 +66,13 @@ def demo(
     seed: Annotated[int, typer.Option(help="model, acquisition and sample seed")] = 0,
     config_file: Annotated[str | None, typer.Option("--config", help="planner TOML")] = None,
     log_level: Annotated[str, typer.Option(help="level of RUN/demo.log")] = "INFO",
+    wait: Annotated[bool | None, typer.Option(
+        "--wait/--no-wait", help="after the results, keep the dashboard up until Ctrl-C "
+        "(default: when run from a terminal)")] = None,
 ) -> None:
     """Start Redis, Ray, the planner, the dashboard if installed and an edge agent on the
-    replay microscope; run a campaign to its budget; write archive, report and summary."""
-    from .demo.display import checks_table, summary_table
+    replay microscope; run a campaign to its budget; write archive, report and summary;
+    then keep the dashboard up until Ctrl-C (from a terminal, or with --wait)."""
     from .campaign.schema import validate_config
     from .demo.presets import PRESETS, campaign_config
     from .demo.results import build_results
@@ -83,18 +101,25 @@ def demo(
                   f"batch {batch}, {acquisition}, scalarizer "
                   f"{scalarizer or preset.scalarizer}, dwell {dwell:g} s, seed {seed}\n"
                   f"  results in {run_dir}/ (log: {run_dir}/demo.log)")
+    hold = sys.stdin.isatty() if wait is None else wait
     try:
-        runner = DemoRun(options, planner, console)
-        collected = runner.run()
-        if collected.image is None:
-            console.print("[red]no scan reached the planner; nothing to archive[/]")
-            raise typer.Exit(INTERRUPTED if collected.interrupted else 1)
-        with console.status("recomputing every model version for the archive ...") as status:
-            results = build_results(
-                collected, options, {"ray_num_cpus": runner.config.ray_num_cpus,
-                                     "ray_memory_mb": runner.config.ray_memory_mb},
-                run_dir, started,
-                on_version=lambda v: status.update(f"recomputing model v{v.version} ..."))
+        with DemoRun(options, planner, console) as runner:
+            collected = runner.run()
+            if collected.image is None:
+                console.print("[red]no scan reached the planner; nothing to archive[/]")
+                raise typer.Exit(INTERRUPTED if collected.interrupted else 1)
+            versions = collected.watch.metrics.model_version
+            console.print(f"writing the results to {run_dir}/: recomputing {versions} model "
+                          "versions, then the archive and the report ...")
+            with console.status("recomputing every model version for the archive ...") as status:
+                results = build_results(
+                    collected, options, {"ray_num_cpus": runner.config.ray_num_cpus,
+                                         "ray_memory_mb": runner.config.ray_memory_mb},
+                    run_dir, started, on_version=lambda v: status.update(
+                        f"recomputing model v{v.version} of {versions} ..."))
+            _print_results(console, results, collected)
+            if hold and not collected.interrupted:
+                runner.hold_dashboard()
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; everything started was stopped[/]")
         raise typer.Exit(INTERRUPTED) from None
@@ -104,13 +129,9 @@ def demo(
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
-    console.print(summary_table(results.rows, f"campaign {collected.campaign_id}: "
-                                              f"{collected.status}"))
-    console.print(checks_table(results.checks, "provenance: live decisions vs recomputation"))
-    console.print(f"archive  {results.archive_path}\nreport   {results.report_path}\n"
-                  f"replay   autopilot replay {results.archive_path}")
-    if collected.dashboard:
-        console.print(f"dashboard was at {collected.dashboard} (stopped with the demo)")
+    if collected.dashboard and not hold:
+        console.print(f"dashboard was at {collected.dashboard} (stopped with the demo; "
+                      "--wait keeps it up)")
     if collected.interrupted:
         raise typer.Exit(INTERRUPTED)
     if collected.edge_code != 0 or collected.status != "finished":

@@ -3,29 +3,34 @@
 Order: the planner service in a thread of this process (embedded Redis, local Ray on
 127.0.0.1 with explicit limits, the campaign actors, the gateway), the ground-truth export,
 the dashboard if ``autopilot monitor`` is installed, then the edge agent replaying the data
-set. The campaign runs to its point budget under the progress display. Ctrl-C (SIGINT) asks
-the edge for a clean stop; everything is then stopped by this process, each child by its PID,
-Ray with ``ray.shutdown()``, Redis by the service that started it.
+set. The dashboard's address and token are printed before the edge starts. The campaign runs
+to its point budget under the progress display; Ctrl-C (SIGINT) then asks the edge for a clean
+stop. :class:`DemoRun` is a context manager: everything stays up after :meth:`DemoRun.run`
+(the results are built while the dashboard still shows the campaign, and
+:meth:`DemoRun.hold_dashboard` keeps it up until Ctrl-C); leaving the ``with`` stops
+everything, each child by its PID, Ray with ``ray.shutdown()``, Redis by the service that
+started it.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 import signal
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import FrameType
+from types import FrameType, TracebackType
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 
 from ..config import PlannerConfig
 from ..errors import PlannerError
 from ..redis_server import free_port
 from ..service import PlannerService
+from ..state.credentials import EdgeCredentials
 from .dashboard import Dashboard
 from .display import ProgressDisplay
 from .presets import PRESETS, campaign_config, edge_config_toml
@@ -35,6 +40,8 @@ from .watch import CampaignWatch
 __all__ = ["DemoError", "DemoOptions", "DemoRun"]
 
 log = logging.getLogger(__name__)
+#: the demo's edge id (issued its own signing key at every run)
+DEMO_EDGE = "demo-edge"
 
 
 class DemoError(PlannerError, RuntimeError):
@@ -79,7 +86,8 @@ class Collected:
 
 
 class DemoRun:
-    """One demo run in ``options.out``; :meth:`run` returns what it collected."""
+    """One demo run in ``options.out``; :meth:`run` returns what it collected. Use it in a
+    ``with`` block: leaving it stops everything the run started."""
 
     def __init__(self, options: DemoOptions, planner: PlannerConfig, console: Console) -> None:
         self.options = options
@@ -87,11 +95,10 @@ class DemoRun:
         self.preset = PRESETS[options.dataset]
         self.dir = options.out.resolve()
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.key_file = self.dir / "signing.key"
-        self.key_file.write_text(secrets.token_hex(32))
-        self.key_file.chmod(0o600)
+        # the demo's edge gets its own key once the planner runs (autopilot edges add)
+        self.key_file = self.dir / "edge.key"
         self.config = replace(planner, bind=f"tcp://127.0.0.1:{free_port()}",
-                              signing_key_file=str(self.key_file),
+                              signing_key_file="", require_edge_keys=True,
                               data_dir=str(self.dir / "planner"), heartbeat_s=0.5)
         self.campaign_id = f"demo-{options.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
         self.interrupts = 0
@@ -99,7 +106,9 @@ class DemoRun:
         self.children: list[Child] = []
         self.dashboard: Dashboard | None = None
         self._failure: BaseException | None = None
+        self._planner_thread: threading.Thread | None = None
         self.startup_s = 0.0
+        self.truth_shared = False
 
     # -- signals ---------------------------------------------------------------------------
 
@@ -108,15 +117,31 @@ class DemoRun:
 
     # -- the run ---------------------------------------------------------------------------
 
-    def run(self) -> Collected:
-        previous = signal.signal(signal.SIGINT, self._on_sigint)
-        thread: threading.Thread | None = None
+    def __enter__(self) -> DemoRun:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        previous = signal.signal(signal.SIGINT, self._on_sigint)  # a Ctrl-C cannot cut it short
         try:
-            thread = self._start_planner()
+            self._shutdown(self._planner_thread)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def run(self) -> Collected:
+        """Start everything and run the campaign to its end; Ctrl-C stops the campaign
+        cleanly (twice: aborts it). Everything stays up until the ``with`` block ends."""
+        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        try:
+            self._planner_thread = self._start_planner()
             return self._campaign()
         finally:
-            self._shutdown(thread)
             signal.signal(signal.SIGINT, previous)
+
+    def hold_dashboard(self) -> None:
+        """Keep the dashboard up, the finished campaign on it, until Ctrl-C."""
+        if self.dashboard is not None:
+            self.dashboard.hold(self.console)
 
     def _serve(self) -> None:
         try:
@@ -160,13 +185,18 @@ class DemoRun:
         self.dashboard = Dashboard(self.service.redis_url, self.config.redis_prefix,
                                    free_port(), self.dir,
                                    password_file=self.service.redis_password_file).start()
+        self.dashboard.announce(self.console, lambda: self.interrupts > 0)
+        assert self.service.store is not None
+        key = EdgeCredentials(self.service.store).issue(DEMO_EDGE, replace=True)
+        self.key_file.touch(mode=0o600)
+        self.key_file.write_bytes(key + b"\n")
         edge_toml = self.dir / "edge.toml"
         edge_toml.write_text(edge_config_toml(campaign_config(
             p, scalarizer=o.scalarizer, acquisition=o.acquisition, batch=o.batch, seed=o.seed)))
         edge = self._child(
             "edge", "edge", "run", "--config", str(edge_toml), "--planner", self.config.bind,
             "--instrument", spec, "--dwell", str(o.dwell_s), "--campaign", self.campaign_id,
-            "--edge-id", "demo-edge", "--spool", str(self.dir / "spool"), "--signing-key",
+            "--edge-id", DEMO_EDGE, "--spool", str(self.dir / "spool"), "--signing-key",
             str(self.key_file), "--max-points", str(o.steps), "--batch", str(o.batch),
             "--progress", "off", "--heartbeat", "0.5", "--drain-timeout", "10")
         store = self.service.store
@@ -176,6 +206,7 @@ class DemoRun:
         forwarded = 0
         with ProgressDisplay(self.console, o.steps, f"{o.dataset} campaign") as display:
             while edge.running():
+                self._share_truth(truth, truth_file)
                 if self.interrupts > forwarded or time.monotonic() - started > o.timeout_s:
                     edge.interrupt()  # once: clean stop; twice: abort
                     forwarded = max(self.interrupts, forwarded + 1)
@@ -190,6 +221,7 @@ class DemoRun:
         record = store.require_campaign(self.campaign_id)
         scan = store.get_scan(self.campaign_id)
         truth.stop(60.0)
+        self._share_truth(truth, truth_file)
         return Collected(
             campaign_id=self.campaign_id, config=record.config, status=record.status,
             image=scan[0] if scan else None, channels=scan[1] if scan else [],
@@ -200,6 +232,21 @@ class DemoRun:
             edge_code=edge.returncode,
             truth_file=truth_file if truth.returncode == 0 and truth_file.is_file() else None,
             dashboard=self.dashboard.address, interrupted=forwarded > 0)
+
+    def _share_truth(self, truth: Child, path: Path) -> None:
+        """Give the dashboard the replayed field of view once exported: its discovery curve
+        is then drawn against the exact random and raster baselines."""
+        if self.truth_shared or truth.returncode != 0 or not path.is_file():
+            return
+        self.truth_shared = True
+        store = self.service.store
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                spectra = np.asarray(f["spectra"])
+            if store is not None:
+                store.put_ground_truth(self.campaign_id, spectra)
+        except (OSError, KeyError, ValueError) as exc:
+            log.warning("ground truth not shared with the dashboard: %s", exc)
 
     def _actor_alive(self) -> bool:
         import ray

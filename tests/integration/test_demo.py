@@ -1,15 +1,18 @@
 """`autopilot demo` end to end, as a user runs it: a real process starting embedded Redis, local
-Ray, the planner and an edge agent replaying the real BEPS data. Its archive and report are
-checked for content; Ctrl-C in the middle must leave no process behind; `autopilot replay`
-must reproduce the archived decisions."""
+Ray, the planner and an edge agent replaying the real BEPS data. It prints the dashboard's
+address first and keeps the dashboard up after its results until Ctrl-C (`--wait`); its
+archive and report are checked for content; Ctrl-C in the middle must leave no process
+behind; `autopilot replay` must reproduce the archived decisions."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,8 +31,10 @@ STEPS = 24
 
 
 def _demo(out: Path, *extra: str) -> list[str]:
+    """The demo, not waiting for Ctrl-C at the end unless ``extra`` says ``--wait``."""
+    wait = [] if "--wait" in extra else ["--no-wait"]
     return [sys.executable, "-m", "protocol.cli", "demo", "--steps", str(STEPS), "--out",
-            str(out), *extra]
+            str(out), *wait, *extra]
 
 
 def _start(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -45,9 +50,17 @@ def _start(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
 def demo_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[Path]:
     out = tmp_path_factory.mktemp("demo") / "run"
     log = out.parent / "demo.out"
-    proc = _start(_demo(out, "--dwell", "0"), log)
+    proc = _start(_demo(out, "--dwell", "0", "--wait"), log)
     try:
-        code = proc.wait(200)
+        wait_for(lambda: "press Ctrl-C to stop it" in log.read_text() or proc.poll() is not None,
+                 timeout=200, what="the demo holding its dashboard after the results")
+        text = log.read_text()
+        held = re.search(r"dashboard stays up at (http://127\.0\.0\.1:\d+)", text)
+        assert held and proc.poll() is None, text[-4000:]
+        with urllib.request.urlopen(held.group(1) + "/", timeout=30) as page:
+            assert page.status == 200  # still serving, after the archive and report
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C on the terminal: a normal end here
+        code = proc.wait(120)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -103,6 +116,9 @@ def test_demo_writes_a_report_and_a_summary(demo_run: Path) -> None:
     assert pixels.shape[:2] == (950, 1600)
     assert pixels[..., :3].std() > 0.1  # drawn, not blank
     out = (demo_run.parent / "demo.out").read_text()
+    first, started = out.find("dashboard http://127.0.0.1:"), out.find("planner up in")
+    assert 0 < started < first < out.find("writing the results"), out[:3000]
+    assert "log in with token" in out[first:first + 200]
     for text in ("best found", "random sampling, same budget", "microscope idle",
                  "loop latency", "reproduced", "campaign.h5"):
         assert text in out, out[-3000:]
