@@ -78,7 +78,7 @@ def planner(
         raise typer.Exit(2) from None
 
 
-def _open_store(config_file: str | None, redis_url: str | None, prefix: str | None,
+def open_store(config_file: str | None, redis_url: str | None, prefix: str | None,
                 command: str, password_file: str | None = None) -> Any:
     """The state store named by the flags and config; exit 2 with one line if there is none."""
     from .state import StateStore
@@ -113,7 +113,7 @@ def campaigns(
     from rich.console import Console
     from rich.table import Table
 
-    store = _open_store(config_file, redis, prefix, "campaigns", redis_password_file)
+    store = open_store(config_file, redis, prefix, "campaigns", redis_password_file)
     table = Table("campaign", "status", "owner", "edge", "points", "model", "updated")
     for c in store.list_campaigns():
         table.add_row(c.campaign_id, c.status, c.owner, c.edge_id, str(c.n_measured),
@@ -142,7 +142,7 @@ def export(
         typer.echo(f"autopilot campaigns export: {out} exists; pass --force to overwrite it",
                    err=True)
         raise typer.Exit(2)
-    store = _open_store(config_file, redis, prefix, "campaigns export", redis_password_file)
+    store = open_store(config_file, redis, prefix, "campaigns export", redis_password_file)
     try:
         a = export_campaign(store, campaign_id, out)
     except ExportError as exc:

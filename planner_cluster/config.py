@@ -47,6 +47,9 @@ class PlannerConfig:
             actors on chosen nodes (TOML table, or JSON in the environment / flags).
         heartbeat_s: what the gateway tells edges in ``welcome``.
         max_live_campaigns_per_edge: campaigns (each a Ray actor) one edge may run at once.
+        require_edge_keys: refuse edges that were not issued a key of their own
+            (``autopilot edges add``); off: such edges may use the shared signing key.
+        max_edges: edges one gateway welcomes at once.
         max_active_campaigns: scanned campaigns (each with a worker) the planner holds at
             once; a scan beyond it gets ``no_capacity`` (0: Ray's CPUs / ``actor_cpus``).
         campaign_idle_s: a live campaign unchanged this long, with no edge connected to it,
@@ -78,6 +81,8 @@ class PlannerConfig:
     actor_resources: Mapping[str, float] = field(default_factory=dict)
     heartbeat_s: float = 2.0
     max_live_campaigns_per_edge: int = 8
+    require_edge_keys: bool = False
+    max_edges: int = 1000
     max_active_campaigns: int = 0
     campaign_idle_s: float = 3600.0
     data_dir: str = "runs/planner"

@@ -17,6 +17,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -29,8 +30,10 @@ from protocol import ErrorCode, transport
 from protocol.lifecycle import CONTROL_EVENTS, LIVE, CampaignStatus, LifecycleError, is_final
 
 from .campaign.schema import validate_config
+from .curve_auth import connection_user
 from .errors import CampaignConfigError, PlannerError
 from .state import CampaignEndedError, CampaignRecord, StateStore
+from .state.credentials import EdgeCredentials
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,12 @@ class GatewaySettings:
     #: beyond it is refused with ``no_capacity`` and ``retry_after_s`` (0: no limit)
     max_active_campaigns: int = 0
     retry_after_s: float = 5.0
+    #: edges issued their own key (``autopilot edges add``) must use it; with
+    #: ``require_edge_keys`` an edge without one is refused before anything is stored,
+    #: otherwise it may use the shared ``signer`` (migration)
+    require_edge_keys: bool = False
+    #: edges the gateway welcomes at once (identities cost Redis records)
+    max_edges: int = 1000
 
 
 Handler = Callable[[list[bytes], p.Message], None]
@@ -112,6 +121,8 @@ class Gateway:
         self.settings = settings
         self.on_campaign = on_campaign or (lambda cid: None)
         self.session = p.Session(settings.planner_id, settings.signer, limits=settings.limits)
+        self.credentials = EdgeCredentials(store)
+        self._signers: dict[bytes, p.Signer] = {}
         self.ctx = zmq.asyncio.Context()
         self.sock: zmq.asyncio.Socket | None = None
         self._tx: zmq.Socket[Any] | None = None
@@ -133,11 +144,10 @@ class Gateway:
     async def serve(self) -> None:
         auth = None
         if self.settings.curve is not None:
-            from zmq.auth.asyncio import AsyncioAuthenticator
+            from .curve_auth import EdgeKeyAuthenticator
 
-            auth = AsyncioAuthenticator(self.ctx)
+            auth = EdgeKeyAuthenticator(self.ctx, Path(self.settings.curve.authorized_dir))
             auth.start()
-            auth.configure_curve(domain="*", location=str(self.settings.curve.authorized_dir))
         sock = cast(zmq.asyncio.Socket, transport.make_router(
             self.ctx, self.settings.bind, limits=self.settings.limits, curve=self.settings.curve))
         self.sock = sock
@@ -170,12 +180,15 @@ class Gateway:
         identity = bytes(frames[0].buffer) if frames else b""
         msg: p.Message | None = None
         try:
-            identities, msg = self.session.decode(frames)
+            identities, msg = self.session.decode(frames, self._signer_for(identity))
             sender = identities[0].decode(errors="replace") if identities else ""
             if msg.header.sender != sender:
                 raise Refusal(ErrorCode.FORBIDDEN,
                               f"header sender {msg.header.sender!r} does not match the "
                               f"connection's identity {sender!r}")
+            if self.settings.curve is not None and connection_user(frames) != sender:
+                raise Refusal(ErrorCode.FORBIDDEN, f"this connection's CURVE key is "
+                              f"{connection_user(frames) or 'unnamed'}'s, not {sender!r}'s")
             if not isinstance(msg.body, p.Hello) and not self._is_welcomed(sender):
                 raise Refusal(ErrorCode.NOT_WELCOMED, "say hello first")
             for name in _JSON_FIELDS:  # kept in Redis as JSON
@@ -206,7 +219,11 @@ class Gateway:
         assert self._tx is not None, "serve() not started"
         msg = self.session.message(body, parent=parent, parent_id=parent_id)
         try:
-            self._tx.send_multipart(self.session.encode(msg, identities), copy=False,
+            try:
+                signer = self._signer_for(identities[0]) if identities else None
+            except Refusal:  # an unknown or revoked edge: it cannot check this reply anyway
+                signer = None
+            self._tx.send_multipart(self.session.encode(msg, identities, signer), copy=False,
                                     flags=zmq.NOBLOCK)
         except zmq.ZMQError as exc:  # EHOSTUNREACH: that edge is gone; it will resend
             log.info("cannot reach %r: %s", identities, exc)
@@ -226,6 +243,25 @@ class Gateway:
                    msg.header if msg is not None else None, parent_id=parent_id)
 
     # -- state helpers ------------------------------------------------------------------
+
+    def _signer_for(self, identity: bytes) -> p.Signer:
+        """The key an edge's messages are checked with, and its replies signed with: its own
+        when it was issued one; else the shared key, unless every edge must have its own."""
+        edge_id = identity.decode(errors="replace")
+        cred = self.credentials.get(edge_id) if p.valid_id(edge_id) else None
+        if cred is None:
+            if self.settings.require_edge_keys:
+                raise Refusal(ErrorCode.FORBIDDEN, f"edge {edge_id!r} has no key on this "
+                              f"planner; an admin issues one with `autopilot edges add`")
+            return self.session.signer
+        if cred.key is None:
+            raise Refusal(ErrorCode.FORBIDDEN, f"edge {edge_id!r}'s key was revoked")
+        signer = self._signers.get(cred.key)
+        if signer is None:
+            if len(self._signers) > 10_000:
+                self._signers.clear()
+            signer = self._signers[cred.key] = p.Signer(cred.key, self.session.signer.scheme)
+        return signer
 
     def _is_welcomed(self, edge_id: str) -> bool:
         if edge_id in self._welcomed:
@@ -280,6 +316,10 @@ class Gateway:
                           f"edge speaks {body.versions}, planner speaks "
                           f"{sorted(p.SUPPORTED_VERSIONS)}", supported=sorted(p.SUPPORTED_VERSIONS))
         sender = msg.header.sender
+        if sender not in self._welcomed and len(self._welcomed) >= self.settings.max_edges:
+            raise Refusal(ErrorCode.NO_CAPACITY, f"this gateway serves {len(self._welcomed)} "
+                          "edges, its most; try again later or another gateway",
+                          retry_after_s=self.settings.retry_after_s)
         self.store.touch_edge(sender, campaign_id=None, state="connected",
                               stats={"instrument": body.instrument, "software": body.software},
                               ttl_s=max(60.0, 10 * self.settings.heartbeat_s))

@@ -102,7 +102,8 @@ class PlannerService:
             bind=c.bind, signer=Signer(c.signing_key(), c.signing_scheme),
             planner_id=c.planner_id, heartbeat_s=c.heartbeat_s, curve=self._curve(),
             max_live_campaigns_per_edge=c.max_live_campaigns_per_edge,
-            max_active_campaigns=c.max_active_campaigns or self.supervisor.capacity()),
+            max_active_campaigns=c.max_active_campaigns or self.supervisor.capacity(),
+            require_edge_keys=c.require_edge_keys, max_edges=c.max_edges),
             on_campaign=self.supervisor.ensure_soon)
         threading.Thread(target=self._reap, name="reaper", daemon=True).start()
 

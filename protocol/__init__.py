@@ -19,6 +19,7 @@ from .errors import (
     UnknownMessageTypeError,
     VersionError,
 )
+from .ids import ID_RULE, valid_id
 from .limits import DEFAULT_LIMITS, Limits
 from .messages import (
     CONTROL_ACTIONS,
@@ -49,5 +50,5 @@ __all__ = [
     "FramingError", "Header", "HeaderError", "Heartbeat", "Hello", "Limits", "Measurement",
     "Message", "NonFiniteError", "Plan", "ProtocolError", "RemoteError", "ReplayGuard", "Scan",
     "Session", "Signer", "TransportError", "UnknownMessageTypeError", "VersionError", "Welcome",
-    "decode", "encode", "new_id",
+    "ID_RULE", "decode", "encode", "new_id", "valid_id",
 ]

@@ -82,8 +82,13 @@ class Session:
         )
         return Message(header, body)
 
-    def encode(self, message: Message, identities: Sequence[bytes] = ()) -> list[Buffer]:
-        return [*identities, *encode(message, self.signer)]
+    def encode(self, message: Message, identities: Sequence[bytes] = (),
+               signer: Signer | None = None) -> list[Buffer]:
+        """Frames for ``message``, signed with ``signer`` (a peer's own key) or this
+        session's."""
+        return [*identities, *encode(message, signer or self.signer)]
 
-    def decode(self, frames: Sequence[Any]) -> tuple[list[bytes], Message]:
-        return decode(frames, self.signer, limits=self.limits, replay_guard=self.replay_guard)
+    def decode(self, frames: Sequence[Any],
+               signer: Signer | None = None) -> tuple[list[bytes], Message]:
+        return decode(frames, signer or self.signer, limits=self.limits,
+                      replay_guard=self.replay_guard)

@@ -16,6 +16,7 @@ import numpy as np
 import redis
 from numpy.typing import NDArray
 
+from protocol.ids import ID_RULE, valid_id
 from protocol.lifecycle import FINAL, CampaignStatus, LifecycleError, next_status
 
 from ..errors import PlannerError
@@ -118,6 +119,8 @@ class StateStore:
         return ":".join((self.prefix, *parts))
 
     def _ckey(self, campaign_id: str, *parts: str) -> str:
+        if not valid_id(campaign_id):  # an id like "c2:plan" would name another key
+            raise StateError(f"{campaign_id!r} is not a valid campaign id ({ID_RULE})")
         return self.key("campaign", campaign_id, *parts)
 
     def ping(self) -> bool:
@@ -149,6 +152,8 @@ class StateStore:
         return True
 
     def get_campaign(self, campaign_id: str) -> CampaignRecord | None:
+        if not valid_id(campaign_id):
+            return None
         f = self.r.hgetall(self._ckey(campaign_id))
         if not f:
             return None
