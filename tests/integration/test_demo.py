@@ -33,7 +33,7 @@ STEPS = 24
 def _demo(out: Path, *extra: str) -> list[str]:
     """The demo, not waiting for Ctrl-C at the end unless ``extra`` says ``--wait``."""
     wait = [] if "--wait" in extra else ["--no-wait"]
-    return [sys.executable, "-m", "protocol.cli", "demo", "--steps", str(STEPS), "--out",
+    return [sys.executable, "-m", "autopilot_cli", "demo", "--steps", str(STEPS), "--out",
             str(out), *wait, *extra]
 
 
@@ -59,6 +59,15 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Ite
         assert held and proc.poll() is None, text[-4000:]
         with urllib.request.urlopen(held.group(1) + "/", timeout=30) as page:
             assert page.status == 200  # still serving, after the archive and report
+        token = re.search(r"log in with token (\S+)", text)
+        campaign = re.search(r"campaign (demo-beps-\S+): finished", text)
+        assert token and campaign, text[-4000:]
+        request = urllib.request.Request(
+            f"{held.group(1)}/api/campaigns/{campaign.group(1)}/baseline",
+            headers={"Authorization": f"Bearer {token.group(1)}"})
+        with urllib.request.urlopen(request, timeout=30) as got:
+            baseline = json.load(got)  # the replay's ground truth reached the dashboard
+        assert baseline["kind"] == "truth" and baseline["n_truth"] == 2500
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C on the terminal: a normal end here
         code = proc.wait(120)
     finally:

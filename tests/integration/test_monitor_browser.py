@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from edge_agent.instruments.replay import load_target
 from planner_cluster.monitor import MonitorConfig, MonitorServer
 from planner_cluster.state import StateStore
 from planner_cluster.state.users import UserStore, hash_password
@@ -133,6 +134,8 @@ def stack(redis_server: Any, local_ray: None, shared_data: Path,
     users.put_user("olga", "operator", ["c1"], password_hash=hash_password(PASSWORD, 1000))
     users.put_user("vic", "viewer")
     viewer_token, _ = users.issue_token("vic", 3600)
+    # the replayed field of view, as autopilot demo gives it: exact baselines on the page
+    store.put_ground_truth("c1", load_target("beps", str(shared_data)).spectra)
     monitor = MonitorServer(MonitorConfig(redis_prefix=prefix, bind="127.0.0.1:0",
                                           keepalive_s=2.0), store).start_in_thread()
     with running_planner(redis_server.url, prefix, tmp) as service:
@@ -204,11 +207,12 @@ def test_the_page_labels_its_plots_and_says_what_happened(stack: Stack) -> None:
     meas = stack.js("return Campaign.state.meas.map(m => [m.row, m.col])")
     assert path["points"] == len(meas) and path["latest"] == meas[-1]
     assert path["numbered"] >= min(len(meas), 40) // 2 and path["lines"] <= 4
-    # labelled spectra and a discovery curve against a baseline from the seed points
+    # labelled spectra and a discovery curve against random and raster scans (ground truth)
     assert stack.data("spectra", "axes") == "channel | signal (a.u.)"
-    legend = stack.data("discovery", "legend")
-    assert "best so far" in legend and "random (estimated)" in legend and "seed points" in legend
-    assert "seed points" in stack.text("#discovery-note")
+    legend = stack.data("discovery", "legend").split(" | ")
+    assert legend == ["measured", "best so far", "random scan (expected)", "raster scan",
+                      "true best"]
+    assert "baselines from the ground truth (2500 points" in stack.text("#discovery-note")
     # freshness and an event log in words
     assert re.search(r"plan v\d+ made \d+ (s|min) ago", stack.text("#freshness"))
     assert "the model saw" in stack.text("#freshness")
@@ -222,6 +226,16 @@ def test_the_page_labels_its_plots_and_says_what_happened(stack: Stack) -> None:
     assert words and not [w for w in words if "{" in w], words  # no raw JSON
     assert any(re.fullmatch(r"measured \(\d+, \d+\) from the (seed plan|model's plan)", w)
                for w in words)
+    # a colour scale held across model versions
+    stack.driver.find_element("id", "hold-scale").click()
+    wait_for(lambda: ", held" in stack.data("map-mean", "colorbar"), timeout=20,
+             what="the scale held")
+    held, version = stack.data("map-mean", "colorbar"), stack.js(
+        "return Campaign.state.pred.model_version")
+    wait_for(lambda: f"model v{version + 1}" in stack.text("#mean-scale")
+             or stack.js("return Campaign.state.pred.model_version") > version + 1,
+             timeout=120, what="a later model drawn")
+    assert stack.data("map-mean", "colorbar") == held
 
 
 def test_a_viewers_control_is_refused(stack: Stack) -> None:
@@ -324,6 +338,7 @@ def test_a_veto_by_clicking_the_map_keeps_the_point_out_of_later_plans(stack: St
              what="the region drawn on the maps")
     wait_for(lambda: "operator olga vetoed 4 points (region rows 0..1, cols 0..1)"
              in stack.text("#event-rows"), timeout=30, what="the region veto in words")
+    assert "veto of 4 points by olga" in stack.text("#control-msg")
     stack.driver.find_element("id", "btn-resume").click()
     wait_for(lambda: stack.store.require_campaign("c1").model_version >= version + 2,
              timeout=120, what="two later plans")
@@ -353,12 +368,16 @@ def test_a_finished_campaign_stays_browsable(stack: Stack) -> None:
     stored = len(stack.store.read_measurements("c1"))
     wait_for(lambda: stack.js("return Campaign.state.meas.length") == stored, timeout=60,
              what="every measurement of the finished campaign")
+    # the worker's last model sees every measurement, and the page shows that model
+    wait_for(lambda: (plan := stack.store.get_plan("c1")) is not None
+             and plan.stats.get("n_observed") == stored, timeout=60, what="the final model")
+    wait_for(lambda: f"the model saw all {stored} measurements" in stack.text("#freshness"),
+             timeout=30, what="the final model on the page")
     assert stack.text("#status") == "finished"
     assert "stays here to review" in stack.text("#over")
     assert stack.js("return document.getElementById('btn-pause').disabled") is True
     assert json.loads(stack.data("map-structure", "path"))["points"] == stored
     assert stack.data("map-mean", "colorbar").startswith("loop_area (bias x response")
-    assert "the model saw" in stack.text("#freshness")
     words = stack.text("#event-rows")
     assert "campaign finished" in words or "campaign stopping by olga" in words, words[-2000:]
     stack.shot("08-finished-campaign", docs="dashboard-finished.png")

@@ -26,7 +26,9 @@ const Campaign = (() => {
   // (which the edge leaves to the planner) the planner's replan.
   function render(sent) {
     if (S.last !== sent.control_id) return;
-    const label = `${ACTION_LABEL[sent.action] || sent.action} by ${sent.user}`;
+    const n = sent.action === "veto" ? Events.vetoCount(sent.args, S.detail && S.detail.grid) : 0;
+    const what = sent.action === "veto" ? `veto of ${n} point${n === 1 ? "" : "s"}` : ACTION_LABEL[sent.action] || sent.action;
+    const label = `${what} by ${sent.user}`;
     if (PLANNER_ACTIONS.has(sent.action)) {
       if (sent.applied) msg(`${label}: applied by the planner (replanned)`, "ok");
       else msg(`${label}: sent; waiting for the planner to replan...`, "wait");
@@ -115,9 +117,11 @@ const Campaign = (() => {
           el("div", { class: "scale", id: "discovery-note" })),
         card("Latest raw spectra", el("canvas", { id: "spectra", width: 480, height: 260 })),
         card("Next planned points", el("ol", { id: "next-points" }))),
-      card("Event log", el("table", { id: "event-log" },
+      card("Event log", el("label", {}, el("input", { type: "checkbox", id: "show-measurements", checked: true,
+          onchange: e => document.getElementById("event-log").classList.toggle("no-measurements", !e.target.checked) }),
+        "show each measurement"), el("div", { class: "scroll" }, el("table", { id: "event-log" },
         el("thead", {}, el("tr", {}, ["time", "who", "what", "result"].map(h => el("th", {}, h)))),
-        el("tbody", { id: "event-rows" }))));
+        el("tbody", { id: "event-rows" })))));
   }
 
   function logEvent(ev) {

@@ -69,7 +69,8 @@ const Draw = (() => {
       if (hold && !S.held[key]) S.held[key] = used;
       Overlays.draw(canvas, d.grid, layers);
       document.getElementById(`${key}-scale`).textContent =
-        `model v${S.pred.model_version}: ${Plots.fmt(used[0])} to ${Plots.fmt(used[1])} ${units.scalar}${S.held[key] ? " (scale held)" : ""}`;
+        `model v${S.pred.model_version}: colours ${Plots.fmt(used[0])} to ${Plots.fmt(used[1])} ${units.scalar}` +
+        (S.held[key] ? " (scale held)" : " (1st to 99th percentile)");
     }
   }
 

@@ -13,10 +13,15 @@ const Plots = (() => {
   }
   function gray(t) { const g = t === null || !isFinite(t) ? 128 : Math.round(255 * Math.min(1, Math.max(0, t))); return [g, g, g]; }
 
+  // The colour range: the 1st to 99th percentile, so that one outlier (a bad fit) does not
+  // turn the rest of the map one colour; values beyond are drawn at the ends of the bar.
   function range(rows) {
-    let lo = Infinity, hi = -Infinity;
-    for (const row of rows) for (const v of row) if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
-    return lo <= hi ? [lo, hi] : [0, 1];
+    const all = [];
+    for (const row of rows) for (const v of row) if (v !== null && isFinite(v)) all.push(v);
+    if (!all.length) return [0, 1];
+    all.sort((a, b) => a - b);
+    const at = q => all[Math.min(all.length - 1, Math.max(0, Math.round(q * (all.length - 1))))];
+    return at(0.01) < at(0.99) ? [at(0.01), at(0.99)] : [all[0], all[all.length - 1]];
   }
 
   // The plot area of a map canvas: the grid's aspect ratio, fitted inside the margins.
