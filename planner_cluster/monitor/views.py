@@ -51,10 +51,12 @@ def scalarizer_name(record: CampaignRecord) -> str:
 
 def units(store: StateStore, record: CampaignRecord) -> dict[str, Any]:
     """What the page labels its plots with: the scalarizer's units, the spectral axis and
-    signal (the instrument's ``hello``, overridden by the campaign's ``metadata``), and the
-    grid's physical step (``pixel_size`` per structural pixel x ``patch_scale``) if known."""
+    signal (the instrument's ``hello``, kept with the campaign or else read from its edge while
+    the edge is known; the campaign's ``metadata`` overrides both), and the grid's physical
+    step (``pixel_size`` per structural pixel x ``patch_scale``) if known."""
     edge = store.edge(record.edge_id) or {}
-    instrument = edge.get("stats", {}).get("instrument") or {}
+    instrument = (record.stats.get("instrument") or edge.get("stats", {}).get("instrument")
+                  or {})
     meta = record.config.get("metadata") or {}
     cal = Calibration.from_config(record.config)
     spec = SCALARIZERS.get(scalarizer_name(record))

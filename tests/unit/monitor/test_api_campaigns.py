@@ -147,6 +147,12 @@ def test_detail_labels_plots_with_units(mon: Monitor) -> None:
     assert (units["axis_name"], units["axis_units"], units["signal_units"]) == (
         "bias", "V", "pm/V")
     assert (units["grid_step"], units["grid_units"]) == (10.0, "nm")
+    # what the instrument said, kept with the campaign, outlives its edge's record
+    record = mon.store.require_campaign("c2")
+    mon.store.update_stats("c2", {**record.stats, "instrument": {"axis_name": "energy loss",
+                                                                 "axis_units": "eV"}})
+    units = mon.client.get("/api/campaigns/c2", headers=mon.as_("vic")).json()["units"]
+    assert (units["axis_name"], units["axis_units"]) == ("energy loss", "eV")
 
 
 def test_detail_says_how_fresh_the_plan_is(mon: Monitor) -> None:
