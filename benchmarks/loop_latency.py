@@ -151,7 +151,7 @@ def idle_fraction(service: PlannerService, tmp: Path, store: StateStore, points:
                   dwell: float) -> dict[str, Any]:
     key = tmp / "key"
     key.write_bytes(KEY)
-    cmd = [sys.executable, "-m", "protocol.cli", "edge", "run", "--planner",
+    cmd = [sys.executable, "-m", "autopilot_cli", "edge", "run", "--planner",
            service.config.bind, "--instrument", "replay:beps", "--dwell", str(dwell),
            "--campaign", "idle", "--edge-id", "idle-edge", "--spool", str(tmp / "spool"),
            "--signing-key", str(key), "--max-points", str(points), "--batch", "4",

@@ -95,7 +95,7 @@ def run(n: int, points: int, env: dict[str, str], state: Path) -> dict[str, obje
     with tempfile.TemporaryDirectory() as tmp:
         procs = []
         for i in range(n):
-            cmd = [sys.executable, "-m", "protocol.cli", "edge", "run", "--planner",
+            cmd = [sys.executable, "-m", "autopilot_cli", "edge", "run", "--planner",
                    env["GATEWAY"], "--instrument", "replay:beps", "--dwell", "0",
                    "--campaign", f"size-{tag}-{i}", "--edge-id", f"edge-{tag}-{i}",
                    "--spool", f"{tmp}/spool-{i}", "--signing-key", env["SIGNING_KEY_FILE"],

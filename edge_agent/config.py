@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autopilot_cli.addresses import endpoints_problem
 from edge_agent.errors import ConfigError
 from protocol.signing import DEFAULT_SCHEME, SCHEMES
 
@@ -87,6 +88,13 @@ class EdgeConfig:
         if (self.curve_secret_file is None) != (self.curve_server_public_file is None):
             raise ConfigError("CURVE needs both curve_secret_file and curve_server_public_file",
                               field="curve_secret_file")
+        problem = endpoints_problem(self.planner)
+        if problem:  # a wrong address would otherwise wait for a planner forever
+            raise ConfigError(f"planner: {problem}", field="planner")
+        for name in ("signing_key_file", "curve_secret_file", "curve_server_public_file"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise ConfigError(f"{name}: no such file {path}", field=name)
 
     def campaign_settings(self) -> dict[str, Any]:
         """The ``campaign_start.config`` map: the file's ``[campaign]`` table, then flags."""

@@ -2,7 +2,7 @@
 
 Children run in sessions of their own (``start_new_session``), so a Ctrl-C on the terminal
 reaches only the demo, which stops them itself, by PID, in order. The planner side never
-imports ``edge_agent``: the edge runs as ``python -m protocol.cli edge ...``.
+imports ``edge_agent``: the edge runs as ``python -m autopilot_cli edge ...``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ COMMANDS = "microscope_autopilot.commands"
 
 def autopilot_command(*args: str) -> list[str]:
     """``autopilot ARGS...`` with this interpreter (works without the script on PATH)."""
-    return [sys.executable, "-m", "protocol.cli", *args]
+    return [sys.executable, "-m", "autopilot_cli", *args]
 
 
 def has_command(name: str) -> bool:

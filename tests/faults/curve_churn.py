@@ -17,7 +17,7 @@ import protocol as p
 from planner_cluster.redis_server import RedisServer
 from planner_cluster.state import StateStore
 from protocol import transport
-from protocol.keys_cli import write_curve_keypair
+from protocol.key_files import write_curve_keypair
 from tests.integration.gateway_harness import KEY, running_gateway
 
 

@@ -93,7 +93,7 @@ class PlannerProcess:
     def start(self, timeout_s: float = 60.0) -> PlannerProcess:
         self.starts += 1
         self.log = self.tmp / f"planner-{self.starts}.log"
-        cmd = [sys.executable, "-m", "protocol.cli", "planner", "--redis", self.redis_url,
+        cmd = [sys.executable, "-m", "autopilot_cli", "planner", "--redis", self.redis_url,
                "--ray", self.ray, "--bind", self.endpoint, "--prefix", self.prefix,
                "--signing-key", str(write_key(self.tmp)), "--data-dir",
                str(self.tmp / "planner-data"), "--log-level", "INFO"]
@@ -139,7 +139,7 @@ def edge_process(*, planner: str, tmp: Path, campaign: str, edge_id: str, max_po
     """A real edge agent process; its spool is ``tmp/spool-EDGE`` and its log
     ``tmp/EDGE.log`` (appended to across restarts). ``fast``: resend and reconnect timing
     for quick recovery in short tests (:data:`EDGE_ENV`); else the agent's defaults."""
-    cmd = [sys.executable, "-m", "protocol.cli", "edge", "run", "--planner", planner,
+    cmd = [sys.executable, "-m", "autopilot_cli", "edge", "run", "--planner", planner,
            "--instrument", instrument, "--dwell", str(dwell_s), "--campaign", campaign,
            "--edge-id", edge_id, "--spool", str(tmp / f"spool-{edge_id}"),
            "--signing-key", str(write_key(tmp)), "--max-points", str(max_points),

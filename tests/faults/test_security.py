@@ -20,7 +20,7 @@ import protocol as p
 from planner_cluster.redis_server import RedisServer, free_port
 from planner_cluster.state import StateStore
 from protocol import transport
-from protocol.keys_cli import write_curve_keypair
+from protocol.key_files import write_curve_keypair
 from tests.integration.gateway_harness import KEY as GATEWAY_KEY
 from tests.integration.gateway_harness import running_gateway
 
@@ -51,7 +51,7 @@ def test_redis_refuses_clients_without_the_password(tmp_path: Path) -> None:
 def test_planner_will_not_start_without_the_redis_password(tmp_path: Path) -> None:
     with RedisServer(password=PASSWORD, data_dir=tmp_path / "redis") as server:
         done = subprocess.run(
-            [sys.executable, "-m", "protocol.cli", "planner", "--redis",
+            [sys.executable, "-m", "autopilot_cli", "planner", "--redis",
              f"redis://127.0.0.1:{server.port}/0", "--ray", "local", "--bind",
              f"tcp://127.0.0.1:{free_port()}", "--signing-key", str(write_key(tmp_path)),
              "--data-dir", str(tmp_path / "data"), "--insecure-redis"],

@@ -20,7 +20,7 @@ from planner_cluster.gateway import Gateway
 from planner_cluster.state import PlanRecord, StateStore
 from planner_cluster.state.credentials import CACHE_S, EdgeCredentials
 from protocol import transport
-from protocol.keys_cli import write_curve_keypair
+from protocol.key_files import write_curve_keypair
 from tests.conftest import wait_for
 from tests.integration.gateway_harness import KEY, EdgeClient, running_gateway
 

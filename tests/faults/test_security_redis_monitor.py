@@ -230,7 +230,7 @@ def _ping(server: RedisServer) -> bool:
 
 def test_planner_refuses_a_password_less_external_redis(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "protocol.cli", "planner", "--redis",
+        [sys.executable, "-m", "autopilot_cli", "planner", "--redis",
          f"redis://127.0.0.1:{free_port()}/0", "--ray", "local", "--bind",
          f"tcp://127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "data")],
         cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -269,7 +269,7 @@ def test_embedded_redis_dies_with_its_planner_and_is_not_doubled(
         client.set("sec:probe", "kept")
         client.close()
         second = subprocess.run(
-            [sys.executable, "-m", "protocol.cli", "planner", "--ray", "local", "--bind",
+            [sys.executable, "-m", "autopilot_cli", "planner", "--ray", "local", "--bind",
              f"tcp://127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "planner-data")],
             cwd=REPO, capture_output=True, text=True, timeout=120)
         assert second.returncode == 2 and "in use by process" in second.stderr, second.stderr

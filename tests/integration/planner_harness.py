@@ -41,7 +41,7 @@ def running_planner(redis_url: str, prefix: str, tmp: Path,
 def edge_command(service: PlannerService, tmp: Path, campaign: str, *, edge_id: str = "edge-1",
                  instrument: str = "replay:beps", max_points: int = 20, batch: int = 4,
                  extra: tuple[str, ...] = ()) -> list[str]:
-    return [sys.executable, "-m", "protocol.cli", "edge", "run",
+    return [sys.executable, "-m", "autopilot_cli", "edge", "run",
             "--planner", service.config.bind, "--instrument", instrument, "--dwell", "0",
             "--campaign", campaign, "--edge-id", edge_id, "--spool", str(tmp / f"spool-{edge_id}"),
             "--signing-key", str(tmp / "signing.key"), "--max-points", str(max_points),

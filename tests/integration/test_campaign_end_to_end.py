@@ -24,7 +24,7 @@ def truth(tmp: Path) -> np.ndarray[Any, Any]:
     import sys
 
     out = tmp / "truth.npz"
-    subprocess.run([sys.executable, "-m", "protocol.cli", "edge", "export-truth", "replay:beps",
+    subprocess.run([sys.executable, "-m", "autopilot_cli", "edge", "export-truth", "replay:beps",
                     str(out)], check=True, capture_output=True)
     return np.load(out)["spectra"]
 

@@ -44,7 +44,7 @@ def plugin_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def drivers(python: Path | str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(python), "-m", "protocol.cli", "edge", "drivers"],
+    return subprocess.run([str(python), "-m", "autopilot_cli", "edge", "drivers"],
                           capture_output=True, text=True, timeout=60, cwd="/")
 
 

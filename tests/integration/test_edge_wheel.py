@@ -1,5 +1,6 @@
 """The edge installs anywhere: the project's wheel, installed into a clean virtual environment
-with only its base dependencies (numpy, pyzmq, msgpack from the package registry), lists its
+with only its base dependencies (numpy, pyzmq, msgpack and the CLI's typer from the package
+registry), lists its
 drivers and replays the packaged BEPS crop in a campaign against a real planner."""
 
 from __future__ import annotations
@@ -87,8 +88,12 @@ def test_only_the_base_dependencies_are_installed(clean_venv: Path) -> None:
                              "--disable-pip-version-check", "--format", "freeze"],
                             capture_output=True, text=True, check=True, timeout=60)
     names = {line.split("==")[0].lower() for line in listed.stdout.split()}
-    assert names - {"pip", "setuptools", "wheel"} == {"microscope-autopilot", "numpy",
-                                                      "pyzmq", "msgpack"}
+    assert {"microscope-autopilot", "numpy", "pyzmq", "msgpack", "typer"} <= names
+    typer_needs = {"typer", "click", "rich", "pydantic", "pydantic-core", "annotated-types",
+                   "typing-extensions", "typing-inspection", "shellingham", "annotated-doc",
+                   "markdown-it-py", "mdurl", "pygments"}  # the CLI library and its own needs
+    assert names - {"pip", "setuptools", "wheel"} - typer_needs == {
+        "microscope-autopilot", "numpy", "pyzmq", "msgpack"}
     drivers = subprocess.run([str(clean_venv / "autopilot"), "edge", "drivers"],
                              capture_output=True, text=True, timeout=60, cwd="/",
                              env=clean_env())
@@ -103,7 +108,7 @@ def test_a_replay_campaign_runs_from_the_wheel(clean_venv: Path, redis_server: A
     log = tmp_path / "edge.log"
     with running_planner(redis_server.url, prefix, tmp_path) as service:
         cmd = edge_command(service, tmp_path, "wheel-1", max_points=12)  # replay:beps
-        args = [str(clean_venv / "autopilot"), *cmd[3:]]  # not `python -m protocol.cli`
+        args = [str(clean_venv / "autopilot"), *cmd[3:]]  # not `python -m autopilot_cli`
         with log.open("ab") as out:  # from a folder outside the repository, clean environment
             proc = subprocess.Popen(args, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
                                     env=clean_env())

@@ -150,7 +150,7 @@ def test_campaign_runs_on_the_worker_node(
         assert admin.config_get("appendonly") == {"appendonly": "yes"}
 
     def edge(campaign: str, points: int, dwell: float) -> list[str]:
-        return [sys.executable, "-m", "protocol.cli", "edge", "run", "--planner",
+        return [sys.executable, "-m", "autopilot_cli", "edge", "run", "--planner",
                 info["GATEWAY"], "--instrument", "replay:beps", "--dwell", str(dwell),
                 "--campaign", campaign, "--edge-id", f"edge-{campaign}",
                 "--spool", str(state / f"spool-{campaign}"),

@@ -13,7 +13,7 @@ import zmq
 
 import protocol as p
 from protocol import transport
-from protocol.keys_cli import write_curve_keypair
+from protocol.key_files import write_curve_keypair
 
 pytestmark = pytest.mark.integration
 KEY = b"0123456789abcdef0123456789abcdef"
