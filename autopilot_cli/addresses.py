@@ -17,8 +17,9 @@ def endpoint_problem(endpoint: str, *, wildcard: bool = False) -> str | None:
     ``wildcard``, for a bind) or ``ipc://PATH``; ``None`` if nothing."""
     scheme, sep, rest = endpoint.strip().partition("://")
     if not sep or scheme not in ZMQ_SCHEMES:
-        return (f"{endpoint!r} is not a ZeroMQ address: write tcp://HOST:PORT "
-                f"(e.g. tcp://{rest or endpoint}{'' if ':' in (rest or endpoint) else ':5555'})")
+        host, colon, port = (rest or endpoint).rpartition(":")
+        example = f" (here tcp://{host}:{port}?)" if colon and host and port.isdigit() else ""
+        return f"{endpoint!r} is not a ZeroMQ address: write tcp://HOST:PORT{example}"
     if scheme == "ipc":
         return None if rest else f"{endpoint!r} names no socket file after ipc://"
     host, colon, port = rest.rpartition(":")

@@ -89,19 +89,23 @@ def stop_signals() -> list[signal.Signals]:
 
 @contextmanager
 def sigterm_as_ctrl_c() -> Iterator[None]:
-    """Within the block a stop signal raises :class:`KeyboardInterrupt`, as Ctrl-C does, so
-    one cleanup path stops what the command started."""
+    """Within the block a stop signal (SIGTERM, SIGBREAK) does what Ctrl-C does at that
+    moment: SIGINT's current handler runs, or :class:`KeyboardInterrupt` is raised, so one
+    cleanup path stops what the command started."""
 
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
+    def like_ctrl_c(signum: int, frame: FrameType | None) -> None:
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:  # SIGINT ignored or left to the system: a stop must still stop
+            raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in stop_signals()}
+    previous = {sig: signal.signal(sig, like_ctrl_c) for sig in stop_signals()}
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
 
 def setup_logging(level: str) -> None:
     """Log to stderr at ``level`` (the entry point's choice; modules only get loggers)."""

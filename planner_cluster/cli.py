@@ -1,23 +1,68 @@
-"""``autopilot planner`` and ``autopilot campaigns`` (typer; the edge's CLI is argparse)."""
+"""``autopilot planner`` and ``autopilot campaigns``, and what every planner-side command
+shares: the Redis options, opening the state store, the errors reported in one line."""
 
 from __future__ import annotations
 
 import logging
 import signal
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import redis as redis_lib
 import typer
 
+from autopilot_cli.addresses import redact
+from autopilot_cli.app import fail, new_app, run_app, setup_logging
+from autopilot_cli.exit_codes import ExitCode
+
 from .config import ConfigError, load_config
+from .errors import PlannerError
 
-planner_app = typer.Typer(add_completion=False, help="Run the planner: gateway, Redis state, "
-                          "Ray campaign actors.")
-campaigns_app = typer.Typer(add_completion=False, help="List campaigns and their state; "
-                             "export one to an archive.")
+planner_app = new_app("Run the planner: gateway, Redis state, Ray campaign actors.")
+campaigns_app = new_app("List campaigns and their state; export one to an archive.")
 
-RedisOpt = Annotated[str | None, typer.Option("--redis", help="Redis URL; empty: embedded")]
+#: What the planner-side commands report in one line, and their exit codes (in order).
+PLANNER_ERRORS: dict[type[BaseException], ExitCode] = {
+    ConfigError: ExitCode.USAGE,
+    redis_lib.AuthenticationError: ExitCode.USAGE,
+    redis_lib.ConnectionError: ExitCode.UNREACHABLE,
+    redis_lib.TimeoutError: ExitCode.UNREACHABLE,
+    PlannerError: ExitCode.FAILED,
+}
+
+#: Ray's startup notices that are expected here and read like errors: the planner handles
+#: SIGTERM itself (and runs Ray in a thread in the demo), and token authentication is a
+#: local Ray cluster's default. Shown only with the root logger at DEBUG.
+RAY_NOTICES = {
+    "ray._private.worker": "SIGTERM handler is not set",
+    "ray._private.authentication.authentication_token_setup": "Token authentication is "
+                                                              "enabled",
+}
+
+
+class _ExpectedNotice(logging.Filter):
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return (not record.getMessage().startswith(self.prefix)
+                or logging.getLogger().isEnabledFor(logging.DEBUG))
+
+
+def quiet_ray_notices() -> None:
+    """Keep :data:`RAY_NOTICES` out of the user's way (our own errors are untouched)."""
+    for name, prefix in RAY_NOTICES.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _ExpectedNotice) for f in logger.filters):
+            logger.addFilter(_ExpectedNotice(prefix))
+
+
+RedisOpt = Annotated[str | None, typer.Option(
+    "--redis", help="Redis URL of the planner's state, redis://HOST:PORT (rediss:// for TLS)")]
+PlannerRedisOpt = Annotated[str | None, typer.Option(
+    "--redis", help="Redis URL, redis://HOST:PORT (rediss:// for TLS); not given: an "
+    "embedded server in DATA_DIR/redis")]
 ConfigOpt = Annotated[str | None, typer.Option("--config", help="TOML config file")]
 PrefixOpt = Annotated[str | None, typer.Option("--prefix", help="Redis key prefix")]
 RedisPasswordOpt = Annotated[str | None, typer.Option(
@@ -28,7 +73,7 @@ RedisPasswordOpt = Annotated[str | None, typer.Option(
 @planner_app.command()
 def planner(
     config_file: ConfigOpt = None,
-    redis: RedisOpt = None,
+    redis: PlannerRedisOpt = None,
     prefix: PrefixOpt = None,
     ray: Annotated[str | None, typer.Option(help="local | auto | HOST:PORT")] = None,
     bind: Annotated[str | None, typer.Option(help="gateway endpoint, tcp://*:PORT")] = None,
@@ -45,22 +90,18 @@ def planner(
     = False,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
 ) -> None:
-    """Serve edges until interrupted."""
+    """Serve edges until Ctrl-C or SIGTERM."""
     from .redis_folder import RedisServerError
     from .service import PlannerService
 
-    logging.basicConfig(level=log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        config = load_config(config_file, overrides={
-            "redis_url": redis, "redis_prefix": prefix, "ray": ray, "bind": bind,
-            "signing_key_file": signing_key, "signing_scheme": signing_scheme,
-            "curve_secret_file": curve_secret, "curve_authorized_dir": curve_authorized,
-            "data_dir": data_dir, "redis_password_file": redis_password_file,
-            "insecure_redis": insecure_redis or None})  # unset: the file's value
-    except ConfigError as exc:
-        typer.echo(f"autopilot planner: {exc}", err=True)
-        raise typer.Exit(2) from None
+    setup_logging(log_level)
+    quiet_ray_notices()
+    config = load_config(config_file, overrides={
+        "redis_url": redis, "redis_prefix": prefix, "ray": ray, "bind": bind,
+        "signing_key_file": signing_key, "signing_scheme": signing_scheme,
+        "curve_secret_file": curve_secret, "curve_authorized_dir": curve_authorized,
+        "data_dir": data_dir, "redis_password_file": redis_password_file,
+        "insecure_redis": insecure_redis or None})  # unset: the file's value
     service = PlannerService(config)
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -73,28 +114,33 @@ def planner(
     install_signals()
     try:
         service.run(on_started=install_signals)
-    except (ConfigError, RedisServerError) as exc:
-        typer.echo(f"autopilot planner: {exc}", err=True)
-        raise typer.Exit(2) from None
+    except RedisServerError as exc:
+        fail(str(exc))
 
 
 def open_store(config_file: str | None, redis_url: str | None, prefix: str | None,
-                command: str, password_file: str | None = None) -> Any:
-    """The state store named by the flags and config; exit 2 with one line if there is none."""
+               password_file: str | None = None) -> Any:
+    """The state store named by the flags and config, answering a ping; a mistake or an
+    unreachable Redis ends the command with one line."""
     from .state import StateStore
 
-    try:
-        config = load_config(config_file, overrides={"redis_url": redis_url,
-                                                     "redis_prefix": prefix,
-                                                     "redis_password_file": password_file})
-    except ConfigError as exc:
-        typer.echo(f"autopilot {command}: {exc}", err=True)
-        raise typer.Exit(2) from None
+    config = load_config(config_file, overrides={"redis_url": redis_url, "redis_prefix": prefix,
+                                                 "redis_password_file": password_file})
     if not config.redis_url:
-        typer.echo(f"autopilot {command}: --redis URL is required", err=True)
-        raise typer.Exit(2)
-    return StateStore.connect(config.redis_url, config.redis_prefix,
-                              password=config.redis_password(), ssl=config.redis_ssl())
+        fail("--redis URL is required: the planner's Redis, e.g. redis://HOST:6379")
+    store = StateStore.connect(config.redis_url, config.redis_prefix,
+                               password=config.redis_password(), ssl=config.redis_ssl())
+    try:
+        store.ping()
+    except redis_lib.AuthenticationError as exc:
+        store.close()
+        fail(f"Redis at {redact(config.redis_url)} refused the password ({exc}); "
+             "check --redis-password-file")
+    except redis_lib.RedisError as exc:
+        store.close()
+        fail(f"cannot reach Redis at {redact(config.redis_url)} ({exc}); is it running, and "
+             "is --redis right?", ExitCode.UNREACHABLE)
+    return store
 
 
 @campaigns_app.callback(invoke_without_command=True)
@@ -113,7 +159,7 @@ def campaigns(
     from rich.console import Console
     from rich.table import Table
 
-    store = open_store(config_file, redis, prefix, "campaigns", redis_password_file)
+    store = open_store(config_file, redis, prefix, redis_password_file)
     table = Table("campaign", "status", "owner", "edge", "points", "model", "updated")
     for c in store.list_campaigns():
         table.add_row(c.campaign_id, c.status, c.owner, c.edge_id, str(c.n_measured),
@@ -132,54 +178,28 @@ def export(
     redis_password_file: RedisPasswordOpt = None,
     force: Annotated[bool, typer.Option("--force", help="overwrite OUT if it exists")] = False,
 ) -> None:
-    """Write a campaign, running or finished, to a self-describing NeXus/HDF5 archive
-    (docs/archive.md); `autopilot replay OUT` recomputes its decisions."""
-    import redis as redis_lib
+    """Write a campaign, running or finished, to a NeXus/HDF5 archive.
 
+    The format is described in docs/archive.md; autopilot replay OUT recomputes its
+    decisions."""
     from .archive.from_store import ExportError, export_campaign
 
     if out.exists() and not force:
-        typer.echo(f"autopilot campaigns export: {out} exists; pass --force to overwrite it",
-                   err=True)
-        raise typer.Exit(2)
-    store = open_store(config_file, redis, prefix, "campaigns export", redis_password_file)
+        fail(f"{out} exists; pass --force to overwrite it")
+    store = open_store(config_file, redis, prefix, redis_password_file)
     try:
         a = export_campaign(store, campaign_id, out)
     except ExportError as exc:
-        typer.echo(f"autopilot campaigns export: {exc}", err=True)
-        raise typer.Exit(1) from None
-    except redis_lib.RedisError as exc:
-        typer.echo(f"autopilot campaigns export: cannot read Redis ({exc})", err=True)
-        raise typer.Exit(1) from None
+        fail(str(exc), ExitCode.FAILED)
     finally:
         store.close()
     typer.echo(f"{out}: campaign {campaign_id} ({a.status}), {len(a.coords)} measurements, "
                f"{len(a.schedule['version'])} plans, {len(a.controls)} controls")
 
 
-def run_app(app: typer.Typer, name: str, argv: list[str] | None) -> int:
-    """Run a typer app without sys.exit and return its exit code (usage errors: 2).
-
-    With ``standalone_mode=False`` typer returns codes instead of exiting, and raises usage
-    errors as its own (vendored) click exceptions, recognised here by their interface.
-    """
-    try:
-        code = app(args=sys.argv[1:] if argv is None else argv, prog_name=f"autopilot {name}",
-                   standalone_mode=False)
-    except typer.Exit as exc:
-        return int(exc.exit_code)
-    except Exception as exc:
-        show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
-        if callable(show) and isinstance(exit_code, int):
-            show()
-            return exit_code
-        raise
-    return int(code) if isinstance(code, int) else 0
-
-
 def planner_main(argv: list[str] | None = None) -> int:
-    return run_app(planner_app, "planner", argv)
+    return run_app(planner_app, "planner", argv, PLANNER_ERRORS)
 
 
 def campaigns_main(argv: list[str] | None = None) -> int:
-    return run_app(campaigns_app, "campaigns", argv)
+    return run_app(campaigns_app, "campaigns", argv, PLANNER_ERRORS)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autopilot_cli.addresses import endpoint_problem, redis_url_problem
+
 from .config_layers import coerce_scalar, load_layers, read_secret
 from .errors import ConfigError
 
@@ -130,4 +132,8 @@ def load_config(file: str | Path | None = None, *, environ: Mapping[str, str] | 
                           "hmac-sha256, blake3, blake2b")
     if config.ray not in ("local", "auto") and ":" not in config.ray:
         raise ConfigError(f"ray must be local, auto or HOST:PORT, got {config.ray!r}")
+    problem = (redis_url_problem(config.redis_url) if config.redis_url else None
+               ) or endpoint_problem(config.bind, wildcard=True)
+    if problem:
+        raise ConfigError(problem)
     return config

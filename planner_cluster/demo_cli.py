@@ -1,4 +1,4 @@
-"""``autopilot demo`` and ``autopilot replay`` (typer + rich).
+"""``autopilot demo`` and ``autopilot replay``.
 
 ``demo`` runs a whole autonomous campaign on this machine (embedded Redis, local Ray, the
 planner, an edge agent replaying real data) and writes the results to a run folder;
@@ -17,18 +17,21 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from autopilot_cli.app import new_app, run_app, sigterm_as_ctrl_c
+from autopilot_cli.exit_codes import ExitCode
+
 from .campaign import CampaignSettings
-from .cli import run_app
+from .cli import PLANNER_ERRORS, quiet_ray_notices
 from .config import ConfigError, load_config
 
 if TYPE_CHECKING:
     from .demo.results import DemoResults
     from .demo.run import Collected
 
-demo_app = typer.Typer(add_completion=False, help="Run an autonomous campaign end to end.")
-replay_app = typer.Typer(add_completion=False, help="Recompute an archive's decisions.")
+demo_app = new_app("Run an autonomous campaign end to end on this machine.")
+replay_app = new_app("Recompute an archive's decisions.")
 
-INTERRUPTED = 130
+INTERRUPTED = ExitCode.INTERRUPTED
 
 
 def _log_to(path: Path, level: str) -> logging.Handler:
@@ -70,9 +73,12 @@ def demo(
         "--wait/--no-wait", help="after the results, keep the dashboard up until Ctrl-C "
         "(default: when run from a terminal)")] = None,
 ) -> None:
-    """Start Redis, Ray, the planner, the dashboard if installed and an edge agent on the
-    replay microscope; run a campaign to its budget; write archive, report and summary;
-    then keep the dashboard up until Ctrl-C (from a terminal, or with --wait)."""
+    """Run a whole campaign on this machine and write its archive, report and summary.
+
+    Starts Redis, Ray, the planner, the dashboard if installed and an edge agent on the
+    replay microscope; runs a campaign to its budget; writes the results; then keeps the
+    dashboard up until Ctrl-C (from a terminal, or with --wait). Ctrl-C or SIGTERM at any
+    time stops everything it started."""
     from .campaign.schema import validate_config
     from .demo.presets import PRESETS, campaign_config
     from .demo.results import build_results
@@ -95,6 +101,7 @@ def demo(
                           acquisition=acquisition, scalarizer=scalarizer, dwell_s=dwell,
                           seed=seed)
     handler = _log_to(run_dir / "demo.log", log_level)
+    quiet_ray_notices()
     started = time.monotonic()
     preset = PRESETS[dataset]
     console.print(f"[bold]autopilot demo[/]: {preset.description}\n  {steps} measurements, "
@@ -103,7 +110,7 @@ def demo(
                   f"  results in {run_dir}/ (log: {run_dir}/demo.log)")
     hold = sys.stdin.isatty() if wait is None else wait
     try:
-        with DemoRun(options, planner, console) as runner:
+        with sigterm_as_ctrl_c(), DemoRun(options, planner, console) as runner:
             collected = runner.run()
             if collected.image is None:
                 console.print("[red]no scan reached the planner; nothing to archive[/]")
@@ -145,8 +152,9 @@ def replay(
     archive: Annotated[Path, typer.Argument(
         help="campaign archive: campaign.h5 of autopilot demo, or autopilot campaigns export")],
 ) -> None:
-    """Recompute every decision in ARCHIVE (CPU, one torch thread, the archived seeds and
-    config); exit 0 if they all reproduce, 1 if not."""
+    """Recompute every decision in ARCHIVE; exit 0 if they all reproduce, 1 if not.
+
+    Runs on the CPU with one torch thread, the archived seeds and config."""
     from .archive import read_archive
     from .demo.display import checks_table
     from .demo.provenance import check_archive
@@ -188,8 +196,8 @@ def replay(
 
 
 def demo_main(argv: list[str] | None = None) -> int:
-    return run_app(demo_app, "demo", argv)
+    return run_app(demo_app, "demo", argv, PLANNER_ERRORS)
 
 
 def replay_main(argv: list[str] | None = None) -> int:
-    return run_app(replay_app, "replay", argv)
+    return run_app(replay_app, "replay", argv, PLANNER_ERRORS)

@@ -13,10 +13,13 @@ from typing import Annotated
 
 import typer
 
-from .cli import ConfigOpt, PrefixOpt, RedisOpt, RedisPasswordOpt, open_store, run_app
+from autopilot_cli.app import fail, new_app, run_app
+from autopilot_cli.exit_codes import ExitCode
 
-edges_app = typer.Typer(add_completion=False, help="Issue, rotate, revoke and list the keys "
-                        "that identify each edge to the planner.")
+from .cli import PLANNER_ERRORS, ConfigOpt, PrefixOpt, RedisOpt, RedisPasswordOpt, open_store
+
+edges_app = new_app("Issue, rotate, revoke and list the keys that identify each edge to the "
+                    "planner.")
 
 
 @edges_app.command("add")
@@ -36,14 +39,12 @@ def add(
     from .state.credentials import EdgeCredentials
 
     if out.exists() and not force:
-        typer.echo(f"autopilot edges add: {out} exists; pass --force to overwrite it", err=True)
-        raise typer.Exit(2)
-    store = open_store(config_file, redis, prefix, "edges add", redis_password_file)
+        fail(f"{out} exists; pass --force to overwrite it")
+    store = open_store(config_file, redis, prefix, redis_password_file)
     try:
         key = EdgeCredentials(store).issue(edge_id, replace=rotate)
     except StateError as exc:
-        typer.echo(f"autopilot edges add: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))
     finally:
         store.close()
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -63,14 +64,14 @@ def revoke(
     """Revoke EDGE_ID's key: its messages are refused from now on (its campaigns stay)."""
     from .state.credentials import EdgeCredentials
 
-    store = open_store(config_file, redis, prefix, "edges revoke", redis_password_file)
+    store = open_store(config_file, redis, prefix, redis_password_file)
     try:
         found = EdgeCredentials(store).revoke(edge_id)
     finally:
         store.close()
     if not found:
-        typer.echo(f"autopilot edges revoke: no edge {edge_id!r} was issued a key", err=True)
-        raise typer.Exit(1)
+        fail(f"no edge {edge_id!r} was issued a key (autopilot edges list shows them)",
+             ExitCode.FAILED)
     typer.echo(f"revoked edge {edge_id}'s key")
 
 
@@ -87,7 +88,7 @@ def list_edges(
 
     from .state.credentials import EdgeCredentials
 
-    store = open_store(config_file, redis, prefix, "edges list", redis_password_file)
+    store = open_store(config_file, redis, prefix, redis_password_file)
     try:
         creds = EdgeCredentials(store).list()
     finally:
@@ -100,4 +101,4 @@ def list_edges(
 
 
 def edges_main(argv: list[str] | None = None) -> int:
-    return run_app(edges_app, "edges", argv)
+    return run_app(edges_app, "edges", argv, PLANNER_ERRORS)

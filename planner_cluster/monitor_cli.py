@@ -1,83 +1,69 @@
 """``autopilot monitor``: serve the dashboard, and manage its users and tokens.
 
-    autopilot monitor --redis URL --bind HOST:PORT [--prefix P] [--users FILE]
-    autopilot monitor add-user NAME --role viewer|operator|admin [--campaign ID ...]
-                               [--password-file F] [--ttl-days D]   (prints a new token once)
-    autopilot monitor token NAME [--ttl-days D]                      (another token)
-    autopilot monitor users | remove-user NAME | hash-password       (hash for a users file)
+``autopilot monitor --redis URL ...`` (no subcommand) means ``serve``.
 """
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import logging
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from .config import ConfigError
+import redis as redis_lib
+import typer
+
+from autopilot_cli.addresses import redact
+from autopilot_cli.app import fail, new_app, run_app, setup_logging
+from autopilot_cli.exit_codes import ExitCode
+
+from .cli import PLANNER_ERRORS, ConfigOpt, PrefixOpt, RedisOpt, RedisPasswordOpt
 from .monitor.config import MonitorConfig, load_monitor_config
 from .state import StateError, StateStore
 from .state.users import ROLES, UserStore, hash_password
 
 log = logging.getLogger(__name__)
 
+monitor_app = new_app("The campaign dashboard and HTTP API, and its users and tokens.")
 COMMANDS = ("serve", "add-user", "token", "users", "remove-user", "hash-password")
+TtlOpt = Annotated[float | None, typer.Option(
+    "--ttl-days", help="token lifetime in days (default: token_ttl_s of the config)")]
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", help="TOML config file ([monitor] table)")
-    common.add_argument("--redis", help="Redis URL of the planner's state")
-    common.add_argument("--prefix", help="Redis key prefix (default autopilot)")
-    common.add_argument("--redis-password-file", help="file holding the Redis password")
-    parser = argparse.ArgumentParser(prog="autopilot monitor", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", parents=[common], help="serve the dashboard (default)")
-    serve.add_argument("--bind", help="HOST:PORT (default 127.0.0.1:8765)")
-    serve.add_argument("--users", help="TOML users file to load at start")
-    serve.add_argument("--log-level", help="DEBUG, INFO, WARNING")
-    add = sub.add_parser("add-user", parents=[common], help="create or update a user")
-    add.add_argument("name")
-    add.add_argument("--role", required=True, choices=ROLES)
-    add.add_argument("--campaign", action="append", default=[],
-                     help="a campaign this operator controls (repeat; * for all)")
-    add.add_argument("--password-file", help="set the password from this file")
-    add.add_argument("--ttl-days", type=float, help="token lifetime (default from config)")
-    token = sub.add_parser("token", parents=[common], help="issue another token for a user")
-    token.add_argument("name")
-    token.add_argument("--ttl-days", type=float)
-    sub.add_parser("users", parents=[common], help="list users")
-    rm = sub.add_parser("remove-user", parents=[common], help="remove a user, revoke tokens")
-    rm.add_argument("name")
-    sub.add_parser("hash-password", help="read a password, print its hash for a users file")
-    return parser
-
-
-def _config(args: argparse.Namespace) -> MonitorConfig:
-    return load_monitor_config(getattr(args, "config", None), overrides={
-        "redis_url": getattr(args, "redis", None), "redis_prefix": getattr(args, "prefix", None),
-        "redis_password_file": getattr(args, "redis_password_file", None),
-        "bind": getattr(args, "bind", None), "users_file": getattr(args, "users", None),
-        "log_level": getattr(args, "log_level", None)})
+def _config(config_file: str | None, redis: str | None, prefix: str | None,
+            password_file: str | None, **more: Any) -> MonitorConfig:
+    return load_monitor_config(config_file, overrides={
+        "redis_url": redis, "redis_prefix": prefix, "redis_password_file": password_file,
+        **more})
 
 
 def _store(config: MonitorConfig) -> StateStore:
     if not config.redis_url:
-        raise ConfigError("--redis URL is required")
+        fail("--redis URL is required: the planner's Redis, e.g. redis://HOST:6379")
     return StateStore.connect(config.redis_url, config.redis_prefix,
                               password=config.redis_password())
 
 
-def _serve(config: MonitorConfig) -> int:
+@monitor_app.command("serve")
+def serve(
+    config_file: ConfigOpt = None,
+    redis: RedisOpt = None,
+    prefix: PrefixOpt = None,
+    redis_password_file: RedisPasswordOpt = None,
+    bind: Annotated[str | None, typer.Option(help="HOST:PORT to serve on (default "
+                                             "127.0.0.1:8765)")] = None,
+    users: Annotated[str | None, typer.Option(help="TOML users file to load at start")] = None,
+    log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING")] = None,
+) -> None:
+    """Serve the dashboard until Ctrl-C or SIGTERM (the default command)."""
     from .monitor.app import MonitorServer
 
-    logging.basicConfig(level=config.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = _config(config_file, redis, prefix, redis_password_file, bind=bind,
+                     users_file=users, log_level=log_level)
+    setup_logging(config.log_level)
     store = _store(config)
     stop = threading.Event()
 
@@ -87,74 +73,126 @@ def _serve(config: MonitorConfig) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
+        try:
+            store.ping()
+        except redis_lib.RedisError as exc:  # it may come up later: serve, answering 503
+            log.warning("Redis at %s does not answer (%s); the monitor answers 503 until it "
+                        "does", redact(config.redis_url), exc)
         server = MonitorServer(config, store).start_in_thread()
         log.info("monitor on %s (API docs at /api/docs)", server.url)
         while not stop.wait(1.0):
             if not server.alive:
-                log.error("the web server stopped")
-                return 1
+                fail("the web server stopped; see the log above", ExitCode.FAILED)
         server.stop()
     except RuntimeError as exc:
-        print(f"autopilot monitor: {exc}", file=sys.stderr)
-        return 2
+        fail(str(exc))
     finally:
         store.close()
-    return 0
 
 
-def _manage(args: argparse.Namespace, config: MonitorConfig) -> int:
+@monitor_app.command("add-user")
+def add_user(
+    name: Annotated[str, typer.Argument(help="the user's name")],
+    role: Annotated[str, typer.Option(help=f"one of {', '.join(ROLES)}")],
+    campaign: Annotated[list[str] | None, typer.Option(
+        help="a campaign this operator controls (repeat; * for all)")] = None,
+    password_file: Annotated[Path | None, typer.Option(
+        help="set the password from this file (else token only)")] = None,
+    ttl_days: TtlOpt = None,
+    config_file: ConfigOpt = None,
+    redis: RedisOpt = None,
+    prefix: PrefixOpt = None,
+    redis_password_file: RedisPasswordOpt = None,
+) -> None:
+    """Create or update a user and print a new token for them, once."""
+    if role not in ROLES:
+        fail(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    config = _config(config_file, redis, prefix, redis_password_file)
     store = _store(config)
-    users = UserStore(store)
     try:
-        ttl = args.ttl_days * 86400 if getattr(args, "ttl_days", None) else config.token_ttl_s
-        if args.command == "add-user":
-            pw = None
-            if args.password_file:
-                secret = Path(args.password_file).read_text().strip()
-                pw = hash_password(secret, config.pbkdf2_iterations)
-            user = users.put_user(args.name, args.role, args.campaign, password_hash=pw)
-            token, _ = users.issue_token(user.name, ttl, label="cli")
-            print(f"user {user.name} ({user.role}); token (shown once):", file=sys.stderr)
-            print(token)
-        elif args.command == "token":
-            token, _ = users.issue_token(args.name, ttl, label="cli")
-            print(token)
-        elif args.command == "users":
-            for u in users.list_users():
-                print(f"{u.name}\t{u.role}\t{','.join(u.campaigns) or '-'}\t"
-                      f"{'password' if u.has_password else 'token only'}")
-        elif args.command == "remove-user":
-            if not users.delete_user(args.name):
-                print(f"autopilot monitor: no user {args.name!r}", file=sys.stderr)
-                return 1
+        users = UserStore(store)
+        pw = None
+        if password_file:
+            pw = hash_password(password_file.read_text().strip(), config.pbkdf2_iterations)
+        user = users.put_user(name, role, campaign or [], password_hash=pw)
+        token, _ = users.issue_token(user.name, _ttl(ttl_days, config), label="cli")
     finally:
         store.close()
-    return 0
+    print(f"user {user.name} ({user.role}); token (shown once):", file=sys.stderr)
+    typer.echo(token)
+
+
+def _ttl(ttl_days: float | None, config: MonitorConfig) -> float:
+    return ttl_days * 86400 if ttl_days else config.token_ttl_s
+
+
+@monitor_app.command("token")
+def token(
+    name: Annotated[str, typer.Argument(help="the user's name")],
+    ttl_days: TtlOpt = None,
+    config_file: ConfigOpt = None,
+    redis: RedisOpt = None,
+    prefix: PrefixOpt = None,
+    redis_password_file: RedisPasswordOpt = None,
+) -> None:
+    """Issue another token for a user (printed once)."""
+    config = _config(config_file, redis, prefix, redis_password_file)
+    store = _store(config)
+    try:
+        issued, _ = UserStore(store).issue_token(name, _ttl(ttl_days, config), label="cli")
+    finally:
+        store.close()
+    typer.echo(issued)
+
+
+@monitor_app.command("users")
+def list_users(
+    config_file: ConfigOpt = None,
+    redis: RedisOpt = None,
+    prefix: PrefixOpt = None,
+    redis_password_file: RedisPasswordOpt = None,
+) -> None:
+    """List users: name, role, campaigns, password or token only."""
+    store = _store(_config(config_file, redis, prefix, redis_password_file))
+    try:
+        for u in UserStore(store).list_users():
+            typer.echo(f"{u.name}\t{u.role}\t{','.join(u.campaigns) or '-'}\t"
+                       f"{'password' if u.has_password else 'token only'}")
+    finally:
+        store.close()
+
+
+@monitor_app.command("remove-user")
+def remove_user(
+    name: Annotated[str, typer.Argument(help="the user's name")],
+    config_file: ConfigOpt = None,
+    redis: RedisOpt = None,
+    prefix: PrefixOpt = None,
+    redis_password_file: RedisPasswordOpt = None,
+) -> None:
+    """Remove a user and revoke their tokens."""
+    store = _store(_config(config_file, redis, prefix, redis_password_file))
+    try:
+        found = UserStore(store).delete_user(name)
+    finally:
+        store.close()
+    if not found:
+        fail(f"no user {name!r} (autopilot monitor users lists them)", ExitCode.FAILED)
+
+
+@monitor_app.command("hash-password")
+def hash_password_command() -> None:
+    """Read a password and print its hash, for a users file."""
+    config = load_monitor_config()
+    typer.echo(hash_password(getpass.getpass("password: "), config.pbkdf2_iterations))
 
 
 def monitor_main(argv: list[str] | None = None) -> int:
-    args_in = sys.argv[1:] if argv is None else list(argv)
-    if not args_in or args_in[0] not in (*COMMANDS, "-h", "--help"):
-        args_in = ["serve", *args_in]
-    try:
-        args = _parser().parse_args(args_in)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    if args.command is None:
-        _parser().print_help()
-        return 0
-    try:
-        if args.command == "hash-password":
-            config = load_monitor_config()
-            print(hash_password(getpass.getpass("password: "), config.pbkdf2_iterations))
-            return 0
-        config = _config(args)
-        if args.command == "serve":
-            return _serve(config)
-        return _manage(args, config)
-    except (ConfigError, StateError, OSError) as exc:
-        print(f"autopilot monitor: {exc}", file=sys.stderr)
-        return 2
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] not in (*COMMANDS, "-h", "--help"):
+        args.insert(0, "serve")  # `autopilot monitor --redis ...` means serve
+    errors = {StateError: ExitCode.USAGE, **PLANNER_ERRORS, OSError: ExitCode.USAGE}
+    return run_app(monitor_app, "monitor", args, errors)
 
 
 if __name__ == "__main__":

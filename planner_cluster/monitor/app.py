@@ -13,7 +13,7 @@ from typing import Any
 import redis
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import MutableHeaders
@@ -100,6 +100,12 @@ def create_app(config: MonitorConfig, store: StateStore | None = None) -> FastAP
     # An oversized body is refused before any route sees it; the refusal is counted too.
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(HeadersAndCounts, metrics=ctx.metrics)
+
+    @app.exception_handler(redis.RedisError)
+    async def store_unavailable(request: Request, exc: redis.RedisError) -> JSONResponse:
+        # Redis down or not up yet: say so and when to retry, not a bare 500
+        return JSONResponse({"detail": "the state store (Redis) is unavailable; try again "
+                             "when it is back"}, status_code=503, headers={"Retry-After": "5"})
 
     @app.get("/metrics", include_in_schema=True, tags=["metrics"],
              summary="Prometheus metrics: campaigns, loop and the monitor itself")

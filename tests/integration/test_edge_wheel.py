@@ -1,7 +1,7 @@
 """The edge installs anywhere: the project's wheel, installed into a clean virtual environment
 with only its base dependencies (numpy, pyzmq, msgpack and the CLI's typer from the package
-registry), lists its
-drivers and replays the packaged BEPS crop in a campaign against a real planner."""
+registry), lists its drivers and replays the packaged BEPS crop in a campaign against a real
+planner."""
 
 from __future__ import annotations
 
