@@ -36,12 +36,14 @@ class Run:
     variant: str = ""  # the campaign setting overrides, if any
     round_s: list[float] = field(default_factory=list)  # fit + rank, wall
     round_cpu_s: list[float] = field(default_factory=list)
+    fit_s: list[float] = field(default_factory=list)  # of round_s: training ('core' only)
 
     def as_json(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "seed": self.seed, "batch": self.batch,
                 "variant": self.variant, "n_init": self.n_init, "measured": self.measured,
                 "round_s": [round(x, 4) for x in self.round_s],
-                "round_cpu_s": [round(x, 4) for x in self.round_cpu_s]}
+                "round_cpu_s": [round(x, 4) for x in self.round_cpu_s],
+                "fit_s": [round(x, 4) for x in self.fit_s]}
 
 
 def campaign_settings(problem: Problem, seed: int, batch: int | None,
@@ -86,6 +88,7 @@ def run_core(problem: Problem, *, seed: int, budget: int, batch: int | None,
         if decision.kind == "model":
             run.round_s.append(time.perf_counter() - t0)
             run.round_cpu_s.append(time.process_time() - c0)
+            run.fit_s.append(decision.fit_s)
         measure(decision.points[: min(take, budget - len(run.measured))].astype(np.int64))
     return run
 

@@ -244,23 +244,20 @@ class DKLModel:
         optimizer = gp.optimizer
         for group in optimizer.param_groups:  # the config may have changed between fits
             group["lr"] = self.config.lr
-        mll = gpytorch.mlls.ExactMarginalLogLikelihood(gp.likelihood, gp)
         weights = list(gp.feature_extractor.parameters())
         prior_scale = None
         if self.config.weight_prior_std is not None:
             prior_scale = 0.5 / (self.config.weight_prior_std**2 * x_t.shape[0])
         loss_value = float("nan")
-        with gpytorch.settings.cholesky_jitter(
-            float_value=1e-6 * jitter, double_value=1e-8 * jitter
-        ):
-            for _ in range(steps):
-                optimizer.zero_grad(set_to_none=True)
-                loss = -mll(gp(x_t), y_t)
-                if prior_scale is not None:
-                    loss = loss + prior_scale * sum((w * w).sum() for w in weights)
-                loss.backward()
-                optimizer.step()
-                loss_value = float(loss.detach())
+        base_jitter = (1e-8 if x_t.dtype == torch.float64 else 1e-6) * jitter
+        for _ in range(steps):
+            optimizer.zero_grad(set_to_none=True)
+            loss = gp.training_loss(x_t, y_t, base_jitter)
+            if prior_scale is not None:
+                loss = loss + prior_scale * sum((w * w).sum() for w in weights)
+            loss.backward()
+            optimizer.step()
+            loss_value = float(loss.detach())
         if not np.isfinite(loss_value):
             raise ArithmeticError(f"training loss is {loss_value}")
         gp.eval()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import gpytorch
 import torch
 from gpytorch.priors import LogNormalPrior
@@ -25,6 +27,7 @@ class DeepKernelGP(gpytorch.models.ExactGP):  # type: ignore[misc]
         super().__init__(x, y, likelihood)
         self.feature_extractor = extractor
         self.mean_module = gpytorch.means.ZeroMean()
+        self.hyper_priors = config.hyper_priors
         prior = LogNormalPrior(0.0, 1.0) if config.hyper_priors else None
         base: gpytorch.kernels.Kernel
         if config.kernel == "rbf":
@@ -38,6 +41,7 @@ class DeepKernelGP(gpytorch.models.ExactGP):  # type: ignore[misc]
         else:
             raise ValueError(f"unknown kernel {config.kernel!r}")
         outputscale_prior = LogNormalPrior(0.0, 1.0) if config.hyper_priors else None
+        self.kernel = config.kernel
         self.covar_module = gpytorch.kernels.ScaleKernel(base, outputscale_prior=outputscale_prior)
         self.covar_module.outputscale = 1.0
         base.lengthscale = 1.0
@@ -46,3 +50,47 @@ class DeepKernelGP(gpytorch.models.ExactGP):  # type: ignore[misc]
     def forward(self, x: torch.Tensor) -> gpytorch.distributions.MultivariateNormal:
         z = self.feature_extractor(x)
         return gpytorch.distributions.MultivariateNormal(self.mean_module(z), self.covar_module(z))
+
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor, jitter: float) -> torch.Tensor:
+        """gpytorch's ``-ExactMarginalLogLikelihood(x, y)``: the negative log evidence plus
+        the kernel's LogNormal(0, 1) hyper-priors, over ``n``; equal to it (tested) but
+        computed in plain torch, about 6x faster per step at the sizes a campaign trains on
+        (gpytorch's lazy tensors and prior closures cost more than the algebra here).
+        ``jitter`` is added to the diagonal only if the Cholesky factorisation fails, up to
+        three times with 10x more each (as gpytorch does). Above gpytorch's
+        ``max_cholesky_size`` (800 points) gpytorch's own iterative objective is used."""
+        n = x.shape[0]
+        if n > gpytorch.settings.max_cholesky_size.value():  # gpytorch's iterative solves
+            with gpytorch.settings.cholesky_jitter(float_value=jitter, double_value=jitter):
+                mll = gpytorch.mlls.ExactMarginalLogLikelihood(self.likelihood, self)
+                loss: torch.Tensor = -mll(self(x), y)
+                return loss
+        covar = self.covar_module
+        lengthscale = covar.base_kernel.lengthscale.reshape(-1)
+        outputscale = covar.outputscale.reshape(1)
+        noise = self.likelihood.noise.reshape(1)
+        z = self.feature_extractor(x) / lengthscale
+        sq = sum((z[:, j, None] - z[None, :, j]) ** 2 for j in range(z.shape[1]))
+        if self.kernel == "rbf":
+            k = torch.exp(-0.5 * sq)
+        else:  # matern52; distances clamped as gpytorch does, so the diagonal has a gradient
+            r = math.sqrt(5.0) * sq.clamp_min(1e-30).sqrt()
+            k = (1.0 + r + r * r / 3.0) * torch.exp(-r)
+        eye = torch.eye(n, dtype=z.dtype, device=z.device)
+        cov = outputscale * k + noise * eye
+        chol, info = torch.linalg.cholesky_ex(cov)
+        for tries in range(3):
+            if not bool(info.any()):
+                break
+            chol, info = torch.linalg.cholesky_ex(cov + jitter * 10.0**tries * eye)
+        if bool(info.any()):
+            raise torch.linalg.LinAlgError("covariance is not positive definite")
+        alpha = torch.cholesky_solve(y.reshape(-1, 1), chol).reshape(-1)
+        log_evidence = (-0.5 * (y @ alpha) - torch.log(torch.diagonal(chol)).sum()
+                        - 0.5 * n * math.log(2.0 * math.pi))
+        if self.hyper_priors:
+            for value in (lengthscale, outputscale, noise):
+                log_v = torch.log(value)
+                log_evidence = log_evidence + (
+                    -log_v - 0.5 * math.log(2.0 * math.pi) - 0.5 * log_v * log_v).sum()
+        return -log_evidence / n

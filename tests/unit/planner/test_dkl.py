@@ -50,21 +50,54 @@ def test_every_parameter_learns_and_error_falls_under_threshold() -> None:
     assert report.version == 2 and not report.warm and report.attempts == 1
 
 
+@pytest.mark.parametrize("kernel,hyper_priors,latent_dim",
+                         [("rbf", True, 2), ("matern52", True, 3), ("rbf", False, 2)])
+def test_training_loss_equals_gpytorchs_marginal_likelihood(
+        kernel: str, hyper_priors: bool, latent_dim: int) -> None:
+    """The plain-torch training objective is gpytorch's, in value and in every gradient."""
+    import gpytorch
+
+    x, y = data(40, seed=4)
+    model = DKLModel(replace(SMALL, kernel=kernel, hyper_priors=hyper_priors,
+                             latent_dim=latent_dim))
+    model.fit(x, y, iterations=20)
+    gp = model._gp
+    assert gp is not None
+    gp.train()
+    x_t = model._inputs(x)
+    y_t = torch.as_tensor((y - y.mean()) / y.std(), dtype=model.dtype)
+    gp.set_train_data(x_t, y_t, strict=False)
+    grads = []
+    for loss_fn in (lambda: -gpytorch.mlls.ExactMarginalLogLikelihood(gp.likelihood, gp)(
+            gp(x_t), y_t), lambda: gp.training_loss(x_t, y_t, 1e-8)):
+        gp.zero_grad(set_to_none=True)
+        loss = loss_fn()
+        loss.backward()
+        grads.append((float(loss.detach()), [p.grad.clone() for p in gp.parameters()]))
+    (ref, ref_grads), (ours, our_grads) = grads
+    assert ours == pytest.approx(ref, rel=1e-10)
+    for a, b in zip(ref_grads, our_grads, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-7, atol=1e-10)
+
+
 def test_warm_start_beats_cold_start_at_equal_budget() -> None:
-    x, y = data(140, seed=2)
-    x_test, y_test = data(400, seed=3)
-    warm = DKLModel(SMALL)
-    warm.fit(x[:120], y[:120])
-    warm_report = warm.fit(x, y, iterations=15)
-    cold = DKLModel(SMALL)
-    cold_report = cold.fit(x, y, iterations=15)
-    assert warm_report.warm and not cold_report.warm
-    err = {
-        name: float(np.sqrt(np.mean((m.predict(x_test)[0] - y_test) ** 2)))
-        for name, m in (("warm", warm), ("cold", cold))
-    }
-    assert err["warm"] < 0.7 * err["cold"], err
-    assert warm_report.loss < cold_report.loss
+    # over four data sets: one warm continuation can land worse (a 15-step continuation on
+    # new data sometimes leaves a good basin), so the claim is about the typical case
+    errors: dict[str, list[float]] = {"warm": [], "cold": []}
+    for seed in (2, 5, 9, 11):
+        x, y = data(140, seed=seed)
+        x_test, y_test = data(400, seed=seed + 1)
+        warm = DKLModel(SMALL)
+        warm.fit(x[:120], y[:120])
+        warm_report = warm.fit(x, y, iterations=15)
+        cold = DKLModel(SMALL)
+        cold_report = cold.fit(x, y, iterations=15)
+        assert warm_report.warm and not cold_report.warm
+        assert warm_report.loss < cold_report.loss
+        for name, m in (("warm", warm), ("cold", cold)):
+            errors[name].append(float(np.sqrt(np.mean((m.predict(x_test)[0] - y_test) ** 2))))
+    assert np.median(errors["warm"]) < 0.7 * np.median(errors["cold"]), errors
+    assert sum(w < c for w, c in zip(errors["warm"], errors["cold"], strict=True)) >= 3, errors
 
 
 def test_fits_are_deterministic_and_versions_increment() -> None:
