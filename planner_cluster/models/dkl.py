@@ -255,7 +255,7 @@ class DKLModel:
             loss = gp.training_loss(x_t, y_t, base_jitter)
             if prior_scale is not None:
                 loss = loss + prior_scale * sum((w * w).sum() for w in weights)
-            loss.backward()
+            torch.autograd.backward(loss)
             optimizer.step()
             loss_value = float(loss.detach())
         if not np.isfinite(loss_value):

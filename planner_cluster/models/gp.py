@@ -84,7 +84,7 @@ class DeepKernelGP(gpytorch.models.ExactGP):  # type: ignore[misc]
                 break
             chol, info = torch.linalg.cholesky_ex(cov + jitter * 10.0**tries * eye)
         if bool(info.any()):
-            raise torch.linalg.LinAlgError("covariance is not positive definite")
+            raise RuntimeError("covariance is not positive definite, even with jitter")
         alpha = torch.cholesky_solve(y.reshape(-1, 1), chol).reshape(-1)
         log_evidence = (-0.5 * (y @ alpha) - torch.log(torch.diagonal(chol)).sum()
                         - 0.5 * n * math.log(2.0 * math.pi))
