@@ -128,18 +128,24 @@ def open_store(config_file: str | None, redis_url: str | None, prefix: str | Non
                                                  "redis_password_file": password_file})
     if not config.redis_url:
         fail("--redis URL is required: the planner's Redis, e.g. redis://HOST:6379")
-    store = StateStore.connect(config.redis_url, config.redis_prefix,
-                               password=config.redis_password(), ssl=config.redis_ssl())
+    return answering(StateStore.connect(config.redis_url, config.redis_prefix,
+                                        password=config.redis_password(),
+                                        ssl=config.redis_ssl()), config.redis_url)
+
+
+def answering(store: Any, url: str) -> Any:
+    """``store`` if its Redis answers a ping; else it is closed and the command ends with
+    one line saying why."""
     try:
         store.ping()
     except redis_lib.AuthenticationError as exc:
         store.close()
-        fail(f"Redis at {redact(config.redis_url)} refused the password ({exc}); "
-             "check --redis-password-file")
+        fail(f"Redis at {redact(url)} refused the password ({exc}); check "
+             "--redis-password-file")
     except redis_lib.RedisError as exc:
         store.close()
-        fail(f"cannot reach Redis at {redact(config.redis_url)} ({exc}); is it running, and "
-             "is --redis right?", ExitCode.UNREACHABLE)
+        fail(f"cannot reach Redis at {redact(url)} ({exc}); is it running, and is --redis "
+             "right?", ExitCode.UNREACHABLE)
     return store
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from autopilot_cli.app import new_app, run_app, sigterm_as_ctrl_c
+from autopilot_cli.app import fail, new_app, run_app, sigterm_as_ctrl_c
 from autopilot_cli.exit_codes import ExitCode
 
 from .campaign import CampaignSettings
@@ -86,17 +86,14 @@ def demo(
 
     console = Console()
     if dataset not in PRESETS:
-        console.print(f"autopilot demo: unknown data set {dataset!r}; choose from "
-                      f"{', '.join(PRESETS)}")
-        raise typer.Exit(2)
+        fail(f"unknown data set {dataset!r}; choose from {', '.join(PRESETS)}")
     run_dir = out or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     try:  # the settings the planner would refuse, refused before anything starts
         validate_config(campaign_config(PRESETS[dataset], scalarizer=scalarizer,
                                         acquisition=acquisition, batch=batch, seed=seed))
         planner = load_config(config_file)
     except ConfigError as exc:
-        console.print(f"autopilot demo: {exc}")
-        raise typer.Exit(2) from None
+        fail(str(exc))
     options = DemoOptions(out=run_dir, dataset=dataset, steps=steps, batch=batch,
                           acquisition=acquisition, scalarizer=scalarizer, dwell_s=dwell,
                           seed=seed)
@@ -131,8 +128,7 @@ def demo(
         console.print("[yellow]interrupted; everything started was stopped[/]")
         raise typer.Exit(INTERRUPTED) from None
     except DemoError as exc:
-        console.print(f"[red]autopilot demo: {exc}[/]")
-        raise typer.Exit(1) from None
+        fail(str(exc), ExitCode.FAILED)
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
@@ -161,11 +157,12 @@ def replay(
     from .demo.recompute import software_versions
 
     console = Console()
+    if not archive.is_file():
+        fail(f"cannot read {archive}: no such file")
     try:
         data = read_archive(archive)
     except (OSError, ValueError, KeyError) as exc:
-        console.print(f"autopilot replay: cannot read {archive}: {exc}")
-        raise typer.Exit(2) from None
+        fail(f"cannot read {archive}: {exc}")
     versions = len(data.schedule["version"])
     console.print(f"campaign {data.campaign_id} ({data.dataset}): {len(data.coords)} "
                   f"measurements, {versions} plans, {len(data.recorded_plans)} captured live")

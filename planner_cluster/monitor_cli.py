@@ -20,7 +20,7 @@ from autopilot_cli.addresses import redact
 from autopilot_cli.app import fail, new_app, run_app, setup_logging
 from autopilot_cli.exit_codes import ExitCode
 
-from .cli import PLANNER_ERRORS, ConfigOpt, PrefixOpt, RedisOpt, RedisPasswordOpt
+from .cli import PLANNER_ERRORS, ConfigOpt, PrefixOpt, RedisOpt, RedisPasswordOpt, answering
 from .monitor.config import MonitorConfig, load_monitor_config
 from .state import StateError, StateStore
 from .state.users import ROLES, UserStore, hash_password
@@ -40,11 +40,13 @@ def _config(config_file: str | None, redis: str | None, prefix: str | None,
         **more})
 
 
-def _store(config: MonitorConfig) -> StateStore:
+def _store(config: MonitorConfig, *, ping: bool = True) -> StateStore:
+    """The planner's state store; with ``ping``, one that answers (else one line, exit 6)."""
     if not config.redis_url:
         fail("--redis URL is required: the planner's Redis, e.g. redis://HOST:6379")
-    return StateStore.connect(config.redis_url, config.redis_prefix,
-                              password=config.redis_password())
+    store = StateStore.connect(config.redis_url, config.redis_prefix,
+                               password=config.redis_password())
+    return answering(store, config.redis_url) if ping else store
 
 
 @monitor_app.command("serve")
@@ -64,7 +66,7 @@ def serve(
     config = _config(config_file, redis, prefix, redis_password_file, bind=bind,
                      users_file=users, log_level=log_level)
     setup_logging(config.log_level)
-    store = _store(config)
+    store = _store(config, ping=False)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
