@@ -27,6 +27,7 @@ from planner_cluster.candidates import CandidateSet
 from planner_cluster.errors import CandidateError
 from planner_cluster.models import DKLConfig, DKLEnsemble, DKLModel, FitReport
 from planner_cluster.models.ensemble import EnsembleEmbedding
+from planner_cluster.planning.seeds import space_filling
 
 __all__ = ["AcquisitionPolicy", "ActiveLearner", "Plan"]
 
@@ -134,35 +135,10 @@ class ActiveLearner:
         self.observe(indices, values)
 
     def seed_points(self, k: int, rng: np.random.Generator | None = None) -> IntArray:
-        """``k`` space-filling candidates in feature space (k-means++ style D^2 sampling).
-
-        The first point is drawn uniformly; each next one with probability proportional to the
-        squared feature distance to the nearest point chosen so far. Measured points count as
-        chosen. Features are compared after per-feature standardisation.
-        """
-        if k < 1:
-            return np.zeros(0, dtype=np.int64)
-        generator = rng if rng is not None else self._rng
-        feats = self.candidates.features
-        std = np.maximum(feats.std(axis=0), 1e-12)
-        n = feats.shape[0]
-        chosen: list[int] = []
-        nearest = np.full(n, np.inf)
-        anchors = list(self._indices) or [int(generator.integers(n))]
-        if not self._indices:
-            chosen.append(anchors[0])
-        for a in anchors:
-            nearest = np.minimum(nearest, _sq_dist(feats, std, a))
-        while len(chosen) < min(k, n):
-            weights = np.where(np.isfinite(nearest), nearest, 0.0)
-            total = float(weights.sum())
-            if total <= 0:
-                pick = int(generator.choice(np.setdiff1d(np.arange(n), chosen)))
-            else:
-                pick = int(generator.choice(n, p=weights / total))
-            chosen.append(pick)
-            nearest = np.minimum(nearest, _sq_dist(feats, std, pick))
-        return np.asarray(chosen, dtype=np.int64)
+        """``k`` space-filling candidates in feature space (:func:`~planner_cluster.planning.
+        seeds.space_filling`); measured points count as chosen."""
+        return space_filling(self.candidates.features, k,
+                             rng if rng is not None else self._rng, self._indices)
 
     # ------------------------------------------------------------------ model
 
@@ -275,8 +251,3 @@ def torch_index(rows: IntArray, like: Any) -> Any:
     import torch
 
     return torch.as_tensor(rows, device=like.device)
-
-
-def _sq_dist(feats: npt.NDArray[np.float32], std: npt.NDArray[np.float32], i: int) -> FloatArray:
-    diff = (feats - feats[i]) / std
-    return np.asarray(np.einsum("ij,ij->i", diff, diff), dtype=np.float64)

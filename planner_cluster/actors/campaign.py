@@ -153,9 +153,7 @@ class CampaignWorker:
                         "detail": f"planner: {exc}", "by": "planner"})
                 control_cursor = sid
             if controls:
-                self.store.update_stats(self.campaign_id, {
-                    **self.store.require_campaign(self.campaign_id).stats,
-                    "control_cursor": control_cursor})
+                self.store.update_stats(self.campaign_id, {"control_cursor": control_cursor})
             if planner.dirty:
                 planner.replan()
                 self._state.update(model_version=planner.version,

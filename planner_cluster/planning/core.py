@@ -34,6 +34,7 @@ from planner_cluster.errors import CandidateError
 from planner_cluster.learner import ActiveLearner
 from planner_cluster.planning.decisions import Decision, Observation
 from planner_cluster.planning.scoring import score_spectra
+from planner_cluster.planning.seeds import seed_order
 
 __all__ = ["PlanningCore"]
 
@@ -74,9 +75,7 @@ class PlanningCore:
         self._scalars: list[float] = []  # NaN where the scalarizer could not score
         self._fitted_on = 0  # scored measurements behind the current model
         self._refit = False  # the objective changed: next fit from fresh weights
-        self._seed_order = self.learner.seed_points(
-            max(settings.seeds, settings.plan_size), np.random.default_rng(
-                [settings.acquisition.seed, 7]))
+        self._seed_order = seed_order(self.candidates, settings)  # the gateway's seed plan
 
     # ------------------------------------------------------------------ state
 

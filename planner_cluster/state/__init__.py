@@ -2,7 +2,7 @@
 
 from .blobs import BlobStore, BlobStoreError
 from .records import CampaignRecord, Event, PlanRecord, StoredMeasurement
-from .store import CampaignEndedError, StateError, StateStore
+from .store import CampaignEndedError, CampaignLimitError, StateError, StateStore
 
-__all__ = ["BlobStore", "BlobStoreError", "CampaignEndedError", "CampaignRecord", "Event",
-           "PlanRecord", "StateError", "StateStore", "StoredMeasurement"]
+__all__ = ["BlobStore", "BlobStoreError", "CampaignEndedError", "CampaignLimitError",
+           "CampaignRecord", "Event", "PlanRecord", "StateError", "StateStore", "StoredMeasurement"]

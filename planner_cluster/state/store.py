@@ -32,14 +32,17 @@ _FINAL_WORDS = ", ".join(f"['{s.value}'] = true" for s in FINAL)
 # KEYS: stream, dedup, campaign, measured set, events, campaign events
 # ARGV: dedup key, "row,col", now, campaign id, event json, budget event json,
 #       then XADD field/value pairs
+# Returns {stored: 0 duplicate / 1 new / 2 refused, stream id or status, n_measured, status}.
 # A copy already stored is a duplicate whatever the status; a new one to a campaign that is
 # over is refused ({2, status}); the one that reaches ``budget_points`` finishes the campaign
 # (the planner owns the budget), in the same atomic step.
 _ADD_MEASUREMENT = f"""
 local existing = redis.call('HGET', KEYS[2], ARGV[1])
-if existing then return {{0, existing, tonumber(redis.call('HGET', KEYS[3], 'n_measured'))}} end
 local status = redis.call('HGET', KEYS[3], 'status')
-if ({{{_FINAL_WORDS}}})[status] then return {{2, status, 0}} end
+if existing then
+  return {{0, existing, tonumber(redis.call('HGET', KEYS[3], 'n_measured')), status}}
+end
+if ({{{_FINAL_WORDS}}})[status] then return {{2, status, 0, status}} end
 local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 7))
 redis.call('HSET', KEYS[2], ARGV[1], id)
 redis.call('SADD', KEYS[4], ARGV[2])
@@ -54,13 +57,49 @@ if budget > 0 and n >= budget then
   local fin = {{'campaign', ARGV[4], 'kind', 'status', 'time', ARGV[3], 'data', ARGV[6]}}
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', {EVENTS_MAXLEN}, '*', unpack(fin))
   redis.call('XADD', KEYS[6], 'MAXLEN', '~', {CAMPAIGN_EVENTS_MAXLEN}, '*', unpack(fin))
+  status = '{CampaignStatus.FINISHED.value}'
 end
-return {{1, id, n}}
+return {{1, id, n, status}}
+"""
+
+# KEYS: campaign, campaigns set, the edge's campaigns set, events, campaign events
+# ARGV: campaign id, per-edge limit (0: none), "PREFIX:campaign:", event field/value pairs,
+#       "", then the campaign's field/value pairs
+# Returns {1, 0} created, {0, 0} exists, {2, live} the edge is at its limit.
+_CREATE_CAMPAIGN = f"""
+if redis.call('EXISTS', KEYS[1]) == 1 then return {{0, 0}} end
+local limit = tonumber(ARGV[2])
+if limit > 0 then
+  local live = 0
+  for _, cid in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+    local status = redis.call('HGET', ARGV[3] .. cid, 'status')
+    if status and not ({{{_FINAL_WORDS}}})[status] then live = live + 1 end
+  end
+  if live >= limit then return {{2, live}} end
+end
+local split = 4
+while ARGV[split] ~= "" do split = split + 2 end
+redis.call('HSET', KEYS[1], unpack(ARGV, split + 1))
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[1])
+local ev = {{unpack(ARGV, 4, split - 1)}}
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', {EVENTS_MAXLEN}, '*', unpack(ev))
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', {CAMPAIGN_EVENTS_MAXLEN}, '*', unpack(ev))
+return {{1, 0}}
 """
 
 
 class StateError(PlannerError, RuntimeError):
     """The store refused an operation (unknown campaign, a conflict)."""
+
+
+class CampaignLimitError(StateError):
+    """A new campaign for an edge that runs as many live campaigns as it may."""
+
+    def __init__(self, edge_id: str, live: int, limit: int) -> None:
+        super().__init__(f"edge {edge_id!r} already runs {live} campaigns, the most this "
+                         "planner allows at once; finish or abort one first")
+        self.edge_id, self.live, self.limit = edge_id, live, limit
 
 
 class CampaignEndedError(StateError):
@@ -91,6 +130,7 @@ class StateStore:
         self.blobs = BlobStore(blob_dir) if blob_dir is not None else None
         self.inline_limit = inline_limit
         self._add_measurement = self.r.register_script(_ADD_MEASUREMENT)
+        self._create_campaign = self.r.register_script(_CREATE_CAMPAIGN)
 
     @classmethod
     def connect(cls, url: str, prefix: str = "autopilot", *, password: str | None = None,
@@ -129,8 +169,12 @@ class StateStore:
     # -- campaigns -------------------------------------------------------------------------
 
     def create_campaign(self, campaign_id: str, *, edge_id: str, owner: str,
-                        config: dict[str, Any], spectral_axis: NDArray[Any] | None) -> bool:
-        """Create the campaign; False if the id exists already (nothing is changed)."""
+                        config: dict[str, Any], spectral_axis: NDArray[Any] | None,
+                        max_live_per_edge: int = 0) -> bool:
+        """Create the campaign; False if the id exists already (nothing is changed). With
+        ``max_live_per_edge`` > 0, raises :class:`CampaignLimitError` when ``edge_id`` runs
+        that many campaigns not yet over: checked and created in one Lua step, so gateways
+        creating at once cannot pass the limit together."""
         now = time.time()
         fields: dict[str, Any] = {
             "campaign_id": campaign_id, "edge_id": edge_id, "owner": owner,
@@ -140,16 +184,17 @@ class StateStore:
         }
         if spectral_axis is not None:
             fields.update(array_fields("axis", np.asarray(spectral_axis)))
-        ckey = self._ckey(campaign_id)
-        if not self.r.hsetnx(ckey, "campaign_id", campaign_id):
-            return False
-        with self.r.pipeline() as pipe:
-            pipe.hset(ckey, mapping=fields)
-            pipe.sadd(self.key("campaigns"), campaign_id)
-            self._event(pipe, campaign_id, "campaign_created",
-                        {"edge_id": edge_id, "owner": owner})
-            pipe.execute()
-        return True
+        event: dict[str, Any] = {"campaign": campaign_id, "kind": "campaign_created", "time": now,
+                 "data": dumps({"edge_id": edge_id, "owner": owner})}
+        created, live = self._create_campaign(
+            keys=[self._ckey(campaign_id), self.key("campaigns"),
+                  self.key("edge", edge_id, "campaigns"), self.key("events"),
+                  self._ckey(campaign_id, "events")],
+            args=[campaign_id, max_live_per_edge, self.key("campaign", ""), *_pairs(event), "",
+                  *_pairs(fields)])
+        if created == 2:
+            raise CampaignLimitError(edge_id, int(live), max_live_per_edge)
+        return bool(created)
 
     def get_campaign(self, campaign_id: str) -> CampaignRecord | None:
         if not valid_id(campaign_id):
@@ -240,8 +285,23 @@ class StateStore:
                 except redis.WatchError:
                     continue
 
-    def update_stats(self, campaign_id: str, stats: dict[str, Any]) -> None:
-        self.r.hset(self._ckey(campaign_id), "stats", dumps(stats))
+    def update_stats(self, campaign_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``changes`` into the campaign's stats (one transaction): writers of
+        different fields (gateways: grid, waiting; the worker: control_cursor) never
+        overwrite each other with a stale copy. Returns the merged stats."""
+        ckey = self._ckey(campaign_id)
+        with self.r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(ckey)
+                    stats = loads(pipe.hget(ckey, "stats"), {})
+                    stats.update(changes)
+                    pipe.multi()
+                    pipe.hset(ckey, "stats", dumps(stats))
+                    pipe.execute()
+                    return dict(stats)
+                except redis.WatchError:
+                    continue
 
     # -- scans ---------------------------------------------------------------------------
 
@@ -283,24 +343,32 @@ class StateStore:
         and its event. Returns (stored now, measurements in the campaign); the measurement
         that reaches the budget (``budget.points``) finishes the campaign. A new measurement
         for a campaign that is over raises :class:`CampaignEndedError`."""
+        keys, args = self.measurement_call(
+            campaign_id, sender=sender, session=session, seq=seq, row=row, col=col,
+            spectrum=spectrum, source=source, plan_version=plan_version, dwell_s=dwell_s)
+        stored, status, count, _ = self._add_measurement(keys=keys, args=args)
+        if stored == 2:
+            raise CampaignEndedError(campaign_id, status.decode())
+        return bool(stored), int(count or 0)
+
+    def measurement_call(self, campaign_id: str, *, sender: str, session: str, seq: int,
+                         row: int, col: int, spectrum: NDArray[Any], source: str,
+                         plan_version: int, dwell_s: float) -> tuple[list[str], list[Any]]:
+        """The keys and arguments of the measurement script for one measurement (the
+        gateway runs many in one pipeline: :mod:`.ingest`)."""
         key = f"{sender}:{session}:{seq}"
         now = time.time()
         fields: dict[str, Any] = {"key": key, "row": row, "col": col, "source": source,
                                   "plan_version": plan_version, "dwell_s": dwell_s,
                                   "received": now}
         fields.update(self._array_or_blob(campaign_id, "spectrum", f"m/{key}", spectrum))
-        flat: list[Any] = [x for kv in fields.items() for x in kv]
         event = dumps({"row": row, "col": col, "source": source, "key": key})
         finished = dumps({"status": CampaignStatus.FINISHED.value, "event": "finish",
                           "reason": "budget reached"})
-        stored, status, count = self._add_measurement(
-            keys=[self._ckey(campaign_id, "measurements"), self._ckey(campaign_id, "dedup"),
-                  self._ckey(campaign_id), self._ckey(campaign_id, "measured"),
-                  self.key("events"), self._ckey(campaign_id, "events")],
-            args=[key, f"{row},{col}", now, campaign_id, event, finished, *flat])
-        if stored == 2:
-            raise CampaignEndedError(campaign_id, status.decode())
-        return bool(stored), int(count or 0)
+        keys = [self._ckey(campaign_id, "measurements"), self._ckey(campaign_id, "dedup"),
+                self._ckey(campaign_id), self._ckey(campaign_id, "measured"),
+                self.key("events"), self._ckey(campaign_id, "events")]
+        return keys, [key, f"{row},{col}", now, campaign_id, event, finished, *_pairs(fields)]
 
     def read_measurements(self, campaign_id: str, after: str = "0-0", *,
                           count: int | None = None,
@@ -331,20 +399,34 @@ class StateStore:
 
     # -- plans ---------------------------------------------------------------------------
 
-    def put_plan(self, campaign_id: str, plan: PlanRecord) -> None:
+    def put_plan(self, campaign_id: str, plan: PlanRecord, *, first: bool = False) -> bool:
+        """Write the campaign's plan, its model version and the ``plan`` event together.
+        With ``first``, only if the campaign has no plan yet (the gateway's seed plan never
+        replaces the worker's); returns whether it was written."""
         fields: dict[str, Any] = {"model_version": plan.model_version,
                                   "acquisition": plan.acquisition, "created": plan.created,
                                   "stats": dumps(plan.stats)}
         fields.update(array_fields("points", plan.points.astype(np.int32)))
         fields.update(array_fields("scores", plan.scores.astype(np.float32)))
+        pkey = self._ckey(campaign_id, "plan")
         with self.r.pipeline() as pipe:
-            pipe.hset(self._ckey(campaign_id, "plan"), mapping=fields)
-            pipe.hset(self._ckey(campaign_id), mapping={"model_version": plan.model_version,
-                                                        "updated": time.time()})
-            self._event(pipe, campaign_id, "plan", {"model_version": plan.model_version,
-                                                    "n_points": int(len(plan.points)),
-                                                    **plan.stats})
-            pipe.execute()
+            while True:
+                try:
+                    if first:
+                        pipe.watch(pkey)
+                        if pipe.exists(pkey):
+                            return False
+                        pipe.multi()
+                    pipe.hset(pkey, mapping=fields)
+                    pipe.hset(self._ckey(campaign_id), mapping={
+                        "model_version": plan.model_version, "updated": time.time()})
+                    self._event(pipe, campaign_id, "plan", {
+                        "model_version": plan.model_version, "n_points": int(len(plan.points)),
+                        **plan.stats})
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
 
     def get_plan(self, campaign_id: str) -> PlanRecord | None:
         f = self.r.hgetall(self._ckey(campaign_id, "plan"))
@@ -498,3 +580,8 @@ class StateStore:
     def lease_owner(self, campaign_id: str) -> str | None:
         raw = self.r.get(self._ckey(campaign_id, "lease"))
         return None if raw is None else raw.decode()
+
+
+def _pairs(fields: dict[str, Any]) -> list[Any]:
+    """A map as the flat field/value list Redis commands and scripts take."""
+    return [x for kv in fields.items() for x in kv]
