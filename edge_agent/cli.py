@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from autopilot_cli.app import new_app, run_app, setup_logging, stop_signals
+from autopilot_cli.app import fail, new_app, run_app, setup_logging, stop_signals
 from autopilot_cli.exit_codes import ExitCode
 from edge_agent import cli_tools
 from edge_agent.errors import AgentNotRunningError, ConfigError, ControlError, EdgeAgentError
@@ -118,6 +118,11 @@ def _run(flags: dict[str, Any], config_file: Path | None) -> int:
     from edge_agent.progress import ProgressLine
 
     config = load_config(flags, config_file)
+    for flag, path in (("--signing-key", config.signing_key_file),
+                       ("--curve-secret", config.curve_secret_file),
+                       ("--curve-server-key", config.curve_server_public_file)):
+        if path is not None and not path.is_file():  # before anything starts
+            fail(f"{flag} {path}: no such file")
     setup_logging(config.log_level)
     show = config.progress == "on" or (config.progress == "auto" and sys.stderr.isatty())
     line = ProgressLine(sys.stderr) if show else None

@@ -7,7 +7,7 @@ The data folder for replay data sets is ``data_dir``; ``AUTOPILOT_DATA`` sets it
 the whole project uses), below ``AUTOPILOT_EDGE_DATA_DIR``.
 Secrets are never values here, only paths to files (``signing_key_file``, CURVE key files).
 
-TOML needs ``tomllib`` (Python >= 3.11); on 3.10 install ``tomli``, which is used instead.
+The layering itself is the project's one loader, :mod:`autopilot_cli.config_layers`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from autopilot_cli.addresses import endpoints_problem
+from autopilot_cli.config_layers import (
+    Layer,
+    coerce_scalar,
+    environment_layers,
+    merge_layers,
+    read_toml,
+)
 from edge_agent.errors import ConfigError
 from protocol.signing import DEFAULT_SCHEME, SCHEMES
 
@@ -91,10 +98,6 @@ class EdgeConfig:
         problem = endpoints_problem(self.planner)
         if problem:  # a wrong address would otherwise wait for a planner forever
             raise ConfigError(f"planner: {problem}", field="planner")
-        for name in ("signing_key_file", "curve_secret_file", "curve_server_public_file"):
-            path = getattr(self, name)
-            if path is not None and not Path(path).is_file():
-                raise ConfigError(f"{name}: no such file {path}", field=name)
 
     def campaign_settings(self) -> dict[str, Any]:
         """The ``campaign_start.config`` map: the file's ``[campaign]`` table, then flags."""
@@ -116,100 +119,64 @@ class EdgeConfig:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(EdgeConfig)}
+_TYPES = {name: str(f.type).replace(" | None", "") for name, f in _FIELDS.items()}
 
 
-def _kind(name: str) -> str:
-    return str(_FIELDS[name].type).replace(" | None", "")
+def _coerce(name: str, kind: str, value: Any, source: str) -> Any:
+    """``value`` (a string from the environment, a TOML value, a flag) as the field's type:
+    the shared scalars, plus paths, tables and "" for "none" where a field may be None."""
+    if isinstance(value, str) and value == "" and "None" in str(_FIELDS[name].type):
+        return None
+    if kind == "Path":
+        return Path(value)
+    if kind.startswith("dict"):
+        if not isinstance(value, dict):
+            raise ConfigError(f"setting {name!r} must be a table, got {value!r} (from "
+                              f"{source})", field=name, source=source)
+        return value
+    return coerce_scalar(name, kind, value, source, ConfigError)
 
 
-def _coerce(name: str, value: Any, source: str) -> Any:
-    """Convert ``value`` (a string from the environment, or a TOML value) to the field type."""
-    if name not in _FIELDS:
-        raise ConfigError(f"unknown setting {name!r} in {source}; known: {sorted(_FIELDS)}",
-                          field=name, source=source)
-    kind = _kind(name)
-    try:
-        if isinstance(value, str) and value == "" and "None" in str(_FIELDS[name].type):
-            return None
-        if kind == "bool":
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in ("1", "true", "yes", "on"):
-                return True
-            if str(value).lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        if kind == "int":
-            if isinstance(value, bool):
-                raise ValueError(value)
-            return int(value)
-        if kind == "float":
-            return float(value)
-        if kind == "Path":
-            return Path(value)
-        if kind.startswith("dict"):
-            if not isinstance(value, dict):
-                raise ValueError(value)
-            return value
-        return str(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} from {source}: {value!r} is not a valid {kind}",
-                          field=name, source=source) from None
-
-
-def read_file(path: Path) -> dict[str, Any]:
-    """Settings from a TOML file (top level or ``[edge]``; ``[campaign]`` -> campaign_config)."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}", field="config",
-                          source=str(path)) from exc
+def _file_layer(path: Path) -> Layer:
+    """A TOML file's settings: top-level keys or an ``[edge]`` table; ``[campaign]`` is passed
+    verbatim as ``campaign_config``."""
+    data = read_toml(path, ConfigError)
     settings = {k: v for k, v in data.items() if not isinstance(v, dict)}
     settings.update(data.get("edge", {}))
-    if "campaign" in data and isinstance(data["campaign"], dict):
+    if isinstance(data.get("campaign"), dict):
         settings["campaign_config"] = data["campaign"]
-    return {k: _coerce(k, v, f"file {path}") for k, v in settings.items()}
+    return f"file {path}", settings
 
 
-def read_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Settings from ``AUTOPILOT_EDGE_<FIELD>`` variables (the only environment reads)."""
+def _environment(environ: Mapping[str, str] | None) -> tuple[list[Layer], Path | None]:
+    """The environment's layers (``AUTOPILOT_DATA``, then ``AUTOPILOT_EDGE_*``) and the config
+    file ``AUTOPILOT_EDGE_CONFIG`` names."""
     env = os.environ if environ is None else environ
-    out: dict[str, Any] = {}
-    if env.get(DATA_ENV):
-        out["data_dir"] = Path(env[DATA_ENV])  # AUTOPILOT_EDGE_DATA_DIR, below, wins
-    for key, value in env.items():
-        if key.startswith(ENV_PREFIX):
-            name = key[len(ENV_PREFIX):].lower()
-            if name == "config":
-                out[name] = Path(value)
-                continue
-            out[name] = _coerce(name, value, f"environment {key}")
-    return out
+    layers = environment_layers(env, ENV_PREFIX)
+    named = [layer for layer in layers if "config" in layer[1]]
+    layers = [layer for layer in layers if "config" not in layer[1]]
+    if env.get(DATA_ENV):  # the project-wide name, below AUTOPILOT_EDGE_DATA_DIR
+        layers.insert(0, (f"environment {DATA_ENV}", {"data_dir": env[DATA_ENV]}))
+    return layers, Path(named[0][1]["config"]) if named else None
 
 
 def data_dir_from_environment(environ: Mapping[str, str] | None = None) -> Path | None:
     """The data folder the environment names, for commands that build no :class:`EdgeConfig`
     (``export-dataset``, ``export-truth``, ``serve-twin``)."""
-    value = read_environment(environ).get("data_dir")
+    layers, _ = _environment(environ)
+    value = merge_layers(_TYPES, layers, _coerce, ConfigError).get("data_dir")
     return value if isinstance(value, Path) else None
 
 
 def load_config(flags: Mapping[str, Any], config_file: Path | None = None,
                 environ: Mapping[str, str] | None = None) -> EdgeConfig:
-    """Build the config: defaults < ``config_file`` < environment < ``flags`` (``None`` flag
-    values mean "not given")."""
-    merged: dict[str, Any] = {}
-    env = read_environment(environ)
-    file_path = config_file or env.pop("config", None)
-    if file_path is not None:
-        merged.update(read_file(Path(file_path)))
-    merged.update(env)
-    merged.update({k: _coerce(k, v, "command line") for k, v in flags.items() if v is not None})
-    merged.pop("config", None)
+    """Build the config: defaults < ``config_file`` (or ``AUTOPILOT_EDGE_CONFIG``) <
+    environment < ``flags`` (``None`` flag values mean "not given")."""
+    env_layers, env_file = _environment(environ)
+    file = config_file or env_file
+    layers = [_file_layer(Path(file))] if file is not None else []
+    layers += [*env_layers, ("command line", flags)]
+    merged = merge_layers(_TYPES, layers, _coerce, ConfigError)
     if "campaign" not in merged:
         raise ConfigError("campaign id is required (--campaign or AUTOPILOT_EDGE_CAMPAIGN)",
                           field="campaign")

@@ -116,6 +116,9 @@ def planner(
         service.run(on_started=install_signals)
     except RedisServerError as exc:
         fail(str(exc))
+    except (redis_lib.ConnectionError, redis_lib.TimeoutError) as exc:
+        fail(f"cannot reach Redis at {redact(config.redis_url)} ({exc}); is it running, and "
+             "is --redis right?", ExitCode.UNREACHABLE)
 
 
 def open_store(config_file: str | None, redis_url: str | None, prefix: str | None,

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from autopilot_cli.addresses import endpoint_problem, redis_url_problem
+from autopilot_cli.config_layers import coerce_scalar, load_layers, read_secret
 
-from .config_layers import coerce_scalar, load_layers, read_secret
 from .errors import ConfigError
 
 __all__ = ["ConfigError", "PlannerConfig", "load_config"]
@@ -93,12 +93,12 @@ class PlannerConfig:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def signing_key(self) -> bytes | None:
-        return read_secret(self.signing_key_file) if self.signing_key_file else None
+        return read_secret(self.signing_key_file, ConfigError) if self.signing_key_file else None
 
     def redis_password(self) -> str | None:
         if not self.redis_password_file:
             return None
-        return read_secret(self.redis_password_file).decode()
+        return read_secret(self.redis_password_file, ConfigError).decode()
 
     def redis_ssl(self) -> dict[str, str]:
         opts = {"ssl_ca_certs": self.redis_ca_file, "ssl_certfile": self.redis_cert_file,
@@ -106,9 +106,9 @@ class PlannerConfig:
         return {k: v for k, v in opts.items() if v}
 
 
-def _coerce(name: str, kind: Any, value: Any) -> Any:
+def _coerce(name: str, kind: Any, value: Any, source: str) -> Any:
     if name != "actor_resources":
-        return coerce_scalar(name, kind, value)
+        return coerce_scalar(name, kind, value, source, ConfigError)
     try:
         table = json.loads(value) if isinstance(value, str) else dict(value)
         return {str(k): float(v) for k, v in table.items()}
@@ -125,7 +125,7 @@ def load_config(file: str | Path | None = None, *, environ: Mapping[str, str] | 
     env = os.environ if environ is None else environ
     bin_env = {"redis_server_bin": env["REDIS_SERVER_BIN"]} if "REDIS_SERVER_BIN" in env else {}
     config = load_layers(PlannerConfig(), table="planner", env_prefix=ENV_PREFIX, file=file,
-                         environ=env, overrides=overrides, coerce=_coerce,
+                         environ=env, overrides=overrides, error=ConfigError, coerce=_coerce,
                          skip=frozenset({"extra"}), extra_env=bin_env)
     if config.signing_scheme not in ("hmac-sha256", "blake3", "blake2b"):
         raise ConfigError(f"signing_scheme {config.signing_scheme!r} is not one of "

@@ -193,7 +193,8 @@ def monitor_main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] not in (*COMMANDS, "-h", "--help"):
         args.insert(0, "serve")  # `autopilot monitor --redis ...` means serve
-    errors = {StateError: ExitCode.USAGE, **PLANNER_ERRORS, OSError: ExitCode.USAGE}
+    errors: dict[type[BaseException], ExitCode] = {
+        StateError: ExitCode.USAGE, **PLANNER_ERRORS, OSError: ExitCode.USAGE}
     return run_app(monitor_app, "monitor", args, errors)
 
 

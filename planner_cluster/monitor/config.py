@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config_layers import load_layers, read_secret
+from autopilot_cli.config_layers import load_layers, read_secret
+
 from ..errors import ConfigError
 
 ENV_PREFIX = "AUTOPILOT_MONITOR_"
@@ -76,7 +77,7 @@ class MonitorConfig:
     def redis_password(self) -> str | None:
         if not self.redis_password_file:
             return None
-        return read_secret(self.redis_password_file).decode()
+        return read_secret(self.redis_password_file, ConfigError).decode()
 
 
 def load_monitor_config(file: str | Path | None = None, *,
@@ -85,7 +86,7 @@ def load_monitor_config(file: str | Path | None = None, *,
     """Defaults, then ``file`` (TOML, table ``[monitor]`` or top level), then
     ``AUTOPILOT_MONITOR_*`` variables, then ``overrides`` (flags; None values skipped)."""
     config = load_layers(MonitorConfig(), table="monitor", env_prefix=ENV_PREFIX, file=file,
-                         environ=environ, overrides=overrides)
+                         environ=environ, overrides=overrides, error=ConfigError)
     try:
         host, port = config.host_port
     except ValueError:

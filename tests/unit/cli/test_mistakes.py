@@ -33,7 +33,7 @@ MISTAKES: list[tuple[list[str], ExitCode, str]] = [
     (["edge", "run", "--planner", "tcp://a:5555,b:5556", "--campaign", "c"],
      ExitCode.USAGE, "'b:5556' is not a ZeroMQ address"),
     (["edge", "run", "--campaign", "c", "--signing-key", "missing.key"],
-     ExitCode.USAGE, "no such file missing.key"),
+     ExitCode.USAGE, "--signing-key missing.key: no such file"),
     (["edge", "run", "--campaign", "c", "--config", "missing.toml"],
      ExitCode.USAGE, "cannot read config file missing.toml"),
     (["edge", "run", "--campaign", "c", "--window", "many"], ExitCode.USAGE,

@@ -35,7 +35,7 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
 @pytest.mark.parametrize("flags, env, message", [
     ({}, {}, "campaign id is required"),
     ({"campaign": "c"}, {"AUTOPILOT_EDGE_WINDOW": "many"}, "AUTOPILOT_EDGE_WINDOW"),
-    ({"campaign": "c"}, {"AUTOPILOT_EDGE_COLOUR": "red"}, "unknown setting 'colour'"),
+    ({"campaign": "c"}, {"AUTOPILOT_EDGE_COLOUR": "red"}, r"unknown setting\(s\) \['colour'\]"),
     ({"campaign": "c", "window": 0}, {}, "window must be >= 1"),
     ({"campaign": "c", "heartbeat_s": 0.0}, {}, "heartbeat_s must be > 0"),
     ({"campaign": "c", "signing_scheme": "md5"}, {}, "signing_scheme"),
