@@ -58,6 +58,10 @@ class CurveFiles:
 class Link:
     """One DEALER at a time to ``endpoint``, identity ``edge_id``.
 
+    ``endpoint`` may list several gateways, comma-separated (one facility, several gateways
+    on one Redis): each reconnect after a lost link goes to the next one, so an edge fails
+    over to a live gateway and resends what is unacknowledged there (the store deduplicates).
+
     Args:
         ctx: the ZeroMQ context (owned by the caller).
         session: numbers nothing here (every send passes its seq explicitly) but signs,
@@ -70,7 +74,8 @@ class Link:
                  curve: transport.CurveClientKeys | None = None,
                  send_timeout_s: float = 1.0, heartbeat_s: float = 2.0) -> None:
         self.ctx = ctx
-        self.endpoint = endpoint
+        self.endpoints = [e.strip() for e in endpoint.split(",") if e.strip()] or [endpoint]
+        self.endpoint = self.endpoints[0]
         self.session = session
         self.curve = curve
         self.options = transport.SocketOptions(
@@ -84,8 +89,9 @@ class Link:
         return self.sock is not None
 
     def open(self) -> None:
-        """Close any old socket and connect a fresh DEALER."""
+        """Close any old socket and connect a fresh DEALER (to the next gateway listed)."""
         self.close()
+        self.endpoint = self.endpoints[self.opened % len(self.endpoints)]
         self.sock = transport.make_dealer(self.ctx, self.endpoint, self.session.sender,
                                           options=self.options, curve=self.curve)
         self.opened += 1
