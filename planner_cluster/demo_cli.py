@@ -9,6 +9,7 @@ not (exit 1).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -99,6 +100,10 @@ def demo(
                           seed=seed)
     handler = _log_to(run_dir / "demo.log", log_level)
     quiet_ray_notices()
+    # The planner runs Ray in a thread of this process, where Ray's crash handler would take
+    # SIGTERM (and end the process at once, leaving the edge and the dashboard running) from
+    # sigterm_as_ctrl_c, which stops them.
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     started = time.monotonic()
     preset = PRESETS[dataset]
     console.print(f"[bold]autopilot demo[/]: {preset.description}\n  {steps} measurements, "
