@@ -27,7 +27,8 @@ from .planner_harness import edge_command, running_planner
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600),
               pytest.mark.skipif(sys.platform == "win32", reason="POSIX venv layout")]
 
-SOURCES = ("pyproject.toml", "README.md", "protocol", "edge_agent", "planner_cluster")
+SOURCES = ("pyproject.toml", "README.md", "autopilot_cli", "protocol", "edge_agent",
+           "planner_cluster")
 #: What pip says when the package registry cannot be reached (the test then skips).
 OFFLINE = ("NewConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ProxyError",
            "No matching distribution")
@@ -87,7 +88,7 @@ def test_only_the_base_dependencies_are_installed(clean_venv: Path) -> None:
     listed = subprocess.run([str(clean_venv / "python"), "-m", "pip", "list",
                              "--disable-pip-version-check", "--format", "freeze"],
                             capture_output=True, text=True, check=True, timeout=60)
-    names = {line.split("==")[0].lower() for line in listed.stdout.split()}
+    names = {line.split("==")[0].lower().replace("_", "-") for line in listed.stdout.split()}
     assert {"microscope-autopilot", "numpy", "pyzmq", "msgpack", "typer"} <= names
     typer_needs = {"typer", "click", "rich", "pydantic", "pydantic-core", "annotated-types",
                    "typing-extensions", "typing-inspection", "shellingham", "annotated-doc",
