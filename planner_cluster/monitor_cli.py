@@ -191,7 +191,7 @@ def hash_password_command() -> None:
 
 def monitor_main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] not in (*COMMANDS, "-h", "--help"):
+    if not args or args[0] not in (*COMMANDS, "-h", "--help"):
         args.insert(0, "serve")  # `autopilot monitor --redis ...` means serve
     errors: dict[type[BaseException], ExitCode] = {
         StateError: ExitCode.USAGE, **PLANNER_ERRORS, OSError: ExitCode.USAGE}
