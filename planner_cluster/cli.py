@@ -143,7 +143,7 @@ def answering(store: Any, url: str) -> Any:
         store.ping()
     except redis_lib.AuthenticationError as exc:
         store.close()
-        fail(f"Redis at {redact(url)} refused the password ({exc}); check "
+        fail(f"Redis at {redact(url)} refused access ({exc}); check "
              "--redis-password-file")
     except redis_lib.RedisError as exc:
         store.close()
