@@ -18,6 +18,8 @@ from autopilot_cli.exit_codes import ExitCode
 from planner_cluster.redis_server import free_port
 from tests.conftest import wait_for
 
+pytestmark = pytest.mark.integration  # real processes, one per mistake
+
 UNREACHABLE_REDIS = "redis://127.0.0.1:1"
 
 
