@@ -3,9 +3,11 @@
 Everything real and on loopback: an embedded Redis server, a local Ray, the planner service
 (gateway + campaign actors), and edges speaking the signed protocol.
 
+0. First measurement: a new campaign's scan sent -> its first plan received -> the first
+   measurement acked, before its actor has started (the gateway's seed plan). Target 0.5 s.
 1. Loop closure: time from an edge sending a measurement to it receiving the plan reply,
    p50/p99, while the campaign's actor trains a small and then a large DKL (the gateway does
-   no model work, so the figure should not depend on model size). Target p99 <= 10 ms.
+   no model work, so the figure should not depend on model size). Target p99 <= 5 ms.
 2. Idle fraction: a real edge agent process on the BEPS replay at 0.5 s dwell; idle time is
    the time between measurements beyond the dwell. In the same run, the published
    sequential workflow (retrain from scratch, rank, then measure) is timed on the same
@@ -75,6 +77,29 @@ class Client:
         self.ctx.term()
 
 
+def first_measurement(endpoint: str, data: Any) -> dict[str, float]:
+    """Scan sent -> first plan received -> first measurement acked, for a new campaign whose
+    actor has not started (the plan is the gateway's seed plan when it comes first)."""
+    client = Client(endpoint, "first")
+    client.request(p.Hello("first", {"name": "bench"}), p.Welcome)
+    client.request(p.CampaignStart("first", {"scalarizer": "loop_area", "seeds": 3},
+                                   spectral_axis=data.axis), p.Ack)
+    t0 = time.perf_counter()
+    client.request(p.Scan("first", data.image), p.Ack)
+    scan_acked = time.perf_counter() - t0
+    while True:
+        _, msg = transport.recv(client.sock, client.session, 60)
+        if isinstance(msg.body, p.Plan) and len(msg.body.points):
+            break
+    plan_at = time.perf_counter() - t0
+    r, c = (int(v) for v in msg.body.points[0])
+    client.request(p.Measurement("first", r, c, data.spectra[r, c]), p.Ack)
+    measured_at = time.perf_counter() - t0
+    client.close()
+    return {"scan_ack_s": scan_acked, "first_plan_s": plan_at,
+            "first_measurement_acked_s": measured_at}
+
+
 def loop_closure(endpoint: str, store: StateStore, model: str, n: int,
                  data: Any) -> dict[str, float]:
     """Send ``n`` real spectra one at a time; time measurement -> plan reply."""
@@ -83,7 +108,7 @@ def loop_closure(endpoint: str, store: StateStore, model: str, n: int,
     client.start(f"lat-{model}", data.image, data.axis,
                  {"scalarizer": "loop_area", "model": MODELS[model], "seeds": 3})
     deadline = time.monotonic() + 120
-    while store.get_plan(f"lat-{model}") is None:  # the actor's seed plan
+    while store.get_plan(f"lat-{model}") is None:  # the seed plan
         if time.monotonic() > deadline:
             raise RuntimeError("no seed plan within 120 s")
         time.sleep(0.05)
@@ -209,13 +234,16 @@ def main() -> None:
         (tmp / "key").write_bytes(KEY)
         config = PlannerConfig(redis_url=redis.url, bind=f"tcp://127.0.0.1:{free_port()}",
                                signing_key_file=str(tmp / "key"), data_dir=str(tmp / "pl"),
-                               ray_num_cpus=2, ray_memory_mb=4096)
+                               ray_num_cpus=2, ray_memory_mb=4096,
+                               # the 16-edge throughput case runs 16 campaigns at once
+                               max_active_campaigns=64)
         service = PlannerService(config)
         thread = threading.Thread(target=service.run, daemon=True)
         thread.start()
         service.ready.wait(120)
         store = StateStore.connect(redis.url, config.redis_prefix)
         try:
+            results["first_measurement"] = first_measurement(config.bind, data)
             results["loop_closure"] = {m: loop_closure(config.bind, store, m, n_lat, data)
                                        for m in MODELS}
             for m in MODELS:
@@ -231,6 +259,11 @@ def main() -> None:
             service.stop()
             thread.join(60)
 
+    first = results["first_measurement"]
+    print_table("First measurement after the scan, actor cold (s)",
+                ["scan acked", "first plan received", "first measurement acked"],
+                [[f"{first['scan_ack_s']:.3f}", f"{first['first_plan_s']:.3f}",
+                  f"{first['first_measurement_acked_s']:.3f}"]])
     lc = results["loop_closure"]
     print_table("Loop closure: measurement sent -> plan received (ms)",
                 ["model", "p50", "p99", "max", "n", "model versions meanwhile"],
@@ -245,7 +278,8 @@ def main() -> None:
                   f"{seq['idle_fraction']:.1%}", f"{seq['per_step_s']:.2f} s compute/step"]])
     print_table("Ingest throughput (stored + acked)", ["edges", "measurements/s"],
                 [[r["edges"], f"{r['per_s']:.0f}"] for r in results["throughput"]])
-    targets = {"loop_p99_le_10ms": all(r["p99_ms"] <= 10 for r in lc.values()),
+    targets = {"first_measurement_le_0.5s": first["first_measurement_acked_s"] <= 0.5,
+               "loop_p99_le_5ms": all(r["p99_ms"] <= 5 for r in lc.values()),
                "idle_le_5pct": idle["idle_fraction"] <= 0.05}
     results["targets"] = targets
     print(f"\ntargets: {targets}")

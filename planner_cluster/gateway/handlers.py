@@ -155,7 +155,7 @@ class HandlersMixin(GatewayBase):
         # An edge behind the newest plan gets it again: a push lost while the edge was
         # reconnecting, or while this gateway was down, is repaired within one heartbeat.
         if body.campaign_id and isinstance(body.stats.get("plan_version"), int):
-            plan = self.store.get_plan(body.campaign_id)
+            plan = self._plan(body.campaign_id)  # cached; plan events drop it
             if (plan is not None and plan.model_version > body.stats["plan_version"]
                     and self._campaign_edge(body.campaign_id) == msg.header.sender):
                 self._send_plan(ids, body.campaign_id)

@@ -44,7 +44,7 @@ def test_the_scan_brings_the_seed_plan_without_a_worker(edge: EdgeClient,
 
     # the first measurement's reply is the same plan less the point measured
     first = [int(v) for v in expected[0]]
-    sent = edge.send(p.Measurement("c1", *first, np.ones(8, np.float32)))
+    sent = edge.send(p.Measurement("c1", first[0], first[1], np.ones(8, np.float32)))
     reply = edge.recv_type(p.Plan)
     while reply.header.parent_id != sent.header.msg_id:
         reply = edge.recv_type(p.Plan)
