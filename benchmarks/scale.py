@@ -2,10 +2,11 @@
 
 A gateway process (no Ray, no model: its hot path alone) on an embedded Redis with AOF and
 ``appendfsync always``; N edges, each sending one BEPS-sized spectrum every 1/rate s (open
-loop, paced like an instrument, never waiting for the ack), spread over a few client processes
-with one DEALER socket per edge. Each edge's campaign has a plan, so every stored measurement
-is answered with ack + plan. Reported per N: ack latency (sent -> ack) p50/p99/max, plan reply
-p99, measurements acked per second, and lost (sent, never acked within 10 s of the end).
+loop, paced like an instrument, never waiting for the ack) and a heartbeat every 2 s (as the
+agent), spread over a few client processes with one DEALER socket per edge. Each edge's
+campaign has a plan, so every stored measurement is answered with ack + plan. Reported per N:
+ack latency (sent -> ack) p50/p99/max, plan reply p99, measurements acked per second, and
+lost (sent, never acked within 10 s of the end).
 
 Run: .venv/bin/python benchmarks/scale.py [--edges 1,4,16] [--rate 10] [--seconds 20]
 """
@@ -35,6 +36,7 @@ from protocol import transport  # noqa: E402
 
 KEY = b"scale-benchmark-signing-key-0123456789"
 GRID = (50, 50)
+HEARTBEAT_S = 2.0  # the edge agent's default
 
 
 def _gateway(endpoint: str, redis_url: str, password: str, prefix: str,
@@ -76,6 +78,7 @@ def _edges(endpoint: str, names: list[str], rate: float, seconds: float, out: An
     acks: list[float] = []
     plans: list[float] = []
     count = {n: 0 for n in names}
+    beats = {n: 0 for n in names}
     start = time.perf_counter()
     phase = {n: i / (rate * len(names)) for i, n in enumerate(names)}
     end = start + seconds
@@ -90,6 +93,10 @@ def _edges(endpoint: str, names: list[str], rate: float, seconds: float, out: An
                     sent_at[(n, msg.header.seq)] = by_id[msg.header.msg_id] = \
                         time.perf_counter()
                     count[n] += 1
+                if now >= start + phase[n] + beats[n] * HEARTBEAT_S:  # as the agent does
+                    transport.send(socks[n], sessions[n], p.Heartbeat(
+                        "measuring", n, {"plan_version": 1, "measured": count[n]}))
+                    beats[n] += 1
         elif not sent_at or now > end + 10:
             break
         for sock, _ in poller.poll(2):

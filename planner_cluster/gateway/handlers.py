@@ -144,13 +144,19 @@ class HandlersMixin(GatewayBase):
                       campaign_id=campaign_id, retry_after_s=self.settings.retry_after_s,
                       active=len(active), limit=limit)
 
-    def _heartbeat(self, ids: list[bytes], msg: p.Message) -> None:
+    def _heartbeat_writes(self, msg: p.Message, pipe: Any) -> None:
+        """A heartbeat's writes (presence, this gateway's hold on the edge), added to the
+        turn's pipeline: no fsync of their own."""
         body = msg.body
         assert isinstance(body, p.Heartbeat)
         self.store.touch_edge(msg.header.sender, campaign_id=body.campaign_id,
                               state=body.state, stats=body.stats,
-                              ttl_s=max(60.0, 10 * self.settings.heartbeat_s))
-        self.coordination.hold_edge(msg.header.sender, self.hold_ttl_s)
+                              ttl_s=max(60.0, 10 * self.settings.heartbeat_s), pipe=pipe)
+        self.coordination.hold_edge(msg.header.sender, self.hold_ttl_s, pipe=pipe)
+
+    def _heartbeat_reply(self, ids: list[bytes], msg: p.Message) -> None:
+        body = msg.body
+        assert isinstance(body, p.Heartbeat)
         self._send(ids, p.Heartbeat("ok"), msg.header)
         # An edge behind the newest plan gets it again: a push lost while the edge was
         # reconnecting, or while this gateway was down, is repaired within one heartbeat.

@@ -4,9 +4,10 @@ For each measurement, in this order: persist it (idempotent by sender/session/se
 and reply with the newest plan minus measured and vetoed points. The write itself notifies
 the campaign actor (it blocks on the campaign's measurement stream). No model work here.
 
-Each loop turn takes every frame that has arrived (up to ``batch_max``); measurements are
-checked as they come and committed together before any other message of the turn is handled
-(so replies keep the edge's order), in one Redis round trip: one ``fsync`` for the turn.
+Each loop turn takes every frame that has arrived (up to ``batch_max``); measurements (and
+heartbeats' writes) are checked as they come and committed together before any other message
+of the turn is handled (so replies keep the edge's order), in one Redis round trip: one
+``fsync`` for the turn.
 Several gateways may share one Redis prefix (docs/operations.md).
 """
 
@@ -53,8 +54,8 @@ class Gateway(PushesMixin, IngestMixin):
         self._stopping = asyncio.Event()
         self._handlers: dict[type[p.Body], Handler] = {
             p.Hello: self._hello, p.CampaignStart: self._campaign_start, p.Scan: self._scan,
-            p.Heartbeat: self._heartbeat, p.Control: self._control, p.Ack: self._ack,
-            p.Bye: self._bye, p.Error: self._remote_error,
+            p.Control: self._control, p.Ack: self._ack, p.Bye: self._bye,
+            p.Error: self._remote_error,
         }
 
     async def serve(self) -> None:
@@ -108,6 +109,9 @@ class Gateway(PushesMixin, IngestMixin):
                     batch.append(Pending(identity, msg, self._check_measurement(msg),
                                          signature))
                     continue
+                if isinstance(msg.body, p.Heartbeat):  # its writes join the turn's commit
+                    batch.append(Pending(identity, msg, None, signature))
+                    continue
                 self._commit_safely(batch)  # replies keep the order the edge sent in
                 batch = []
                 if signature is not None and not self.ingest.first_seen(signature):
@@ -134,7 +138,8 @@ class Gateway(PushesMixin, IngestMixin):
             raise Refusal(ErrorCode.NOT_WELCOMED, "say hello first")
         for name in JSON_FIELDS:  # kept in Redis as JSON
             require_json(getattr(msg.body, name, None), name)
-        if not isinstance(msg.body, p.Measurement) and type(msg.body) not in self._handlers:
+        if (not isinstance(msg.body, p.Measurement | p.Heartbeat)
+                and type(msg.body) not in self._handlers):
             raise Refusal(ErrorCode.UNKNOWN_MSG_TYPE,
                           f"the planner does not accept {msg.msg_type!r} from edges")
         return msg, self.replay_guard.last

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .store import StateStore
 
 __all__ = ["GatewayCoordination"]
@@ -31,9 +33,11 @@ class GatewayCoordination:
     def _holder_key(self, edge_id: str) -> str:
         return self.store.key("edge", edge_id, "gateway")
 
-    def hold_edge(self, edge_id: str, ttl_s: float) -> None:
-        """This gateway holds ``edge_id`` for ``ttl_s`` (renewed by the edge's heartbeats)."""
-        self.store.r.set(self._holder_key(edge_id), self.gateway_id, px=int(ttl_s * 1000))
+    def hold_edge(self, edge_id: str, ttl_s: float, pipe: Any = None) -> None:
+        """This gateway holds ``edge_id`` for ``ttl_s`` (renewed by the edge's heartbeats;
+        ``pipe``: add the write to that pipeline instead of running it now)."""
+        (pipe if pipe is not None else self.store.r).set(
+            self._holder_key(edge_id), self.gateway_id, px=int(ttl_s * 1000))
 
     def release_edge(self, edge_id: str) -> None:
         """The edge said bye: drop the hold, if it is still this gateway's."""

@@ -10,7 +10,7 @@ batch, not once per measurement.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,9 +72,11 @@ class Ingest:
         self._sha: str | None = None
 
     def commit(self, signatures: Sequence[bytes], measurements: Sequence[MeasurementIn],
-               plans: dict[str, NDArray[np.int32]]) -> IngestResult:
-        """Mark ``signatures`` seen, store ``measurements`` and check ``plans``' points
-        (``campaign -> q x 2``), in one round trip."""
+               plans: dict[str, NDArray[np.int32]],
+               writes: Callable[[Any], None] | None = None) -> IngestResult:
+        """Mark ``signatures`` seen, store ``measurements``, check ``plans``' points
+        (``campaign -> q x 2``) and run ``writes`` (which adds other writes of the turn,
+        e.g. heartbeats, to the pipeline it is given), in one round trip."""
         r = self.store.r
         if self._sha is None:
             self._sha = str(r.script_load(self.store._add_measurement.script))
@@ -91,6 +93,8 @@ class Ingest:
                 pipe.smismember(self.store._ckey(cid, "measured"), members)
                 pipe.smismember(self.store._ckey(cid, "vetoed"), members)
                 pipe.hget(self.store._ckey(cid, "plan"), "model_version")
+            if writes is not None:
+                writes(pipe)
             replies = pipe.execute(raise_on_error=False)
         n_sig, n_meas = len(signatures), len(calls)
         scripted = replies[n_sig:n_sig + n_meas]

@@ -464,14 +464,19 @@ class StateStore:
     # -- edges ---------------------------------------------------------------------------
 
     def touch_edge(self, edge_id: str, *, campaign_id: str | None, state: str,
-                   stats: dict[str, Any] | None = None, ttl_s: float = 60.0) -> None:
+                   stats: dict[str, Any] | None = None, ttl_s: float = 60.0,
+                   pipe: Any = None) -> None:
+        """Record that the edge is alive (``pipe``: add the writes to that pipeline, which
+        the caller executes, instead of running them now)."""
         key = self.key("edge", edge_id)
-        with self.r.pipeline() as pipe:
-            pipe.hset(key, mapping={"edge_id": edge_id, "campaign_id": campaign_id or "",
-                                    "state": state, "last_seen": time.time(),
-                                    "stats": dumps(stats or {})})
-            pipe.pexpire(key, int(ttl_s * 1000))
-            pipe.sadd(self.key("edges"), edge_id)
+        own = pipe is None
+        pipe = self.r.pipeline() if own else pipe
+        pipe.hset(key, mapping={"edge_id": edge_id, "campaign_id": campaign_id or "",
+                                "state": state, "last_seen": time.time(),
+                                "stats": dumps(stats or {})})
+        pipe.pexpire(key, int(ttl_s * 1000))
+        pipe.sadd(self.key("edges"), edge_id)
+        if own:
             pipe.execute()
 
     def edge(self, edge_id: str) -> dict[str, Any] | None:
