@@ -57,6 +57,9 @@ class PlannerConfig:
         campaign_idle_s: a live campaign unchanged this long, with no edge connected to it,
             is aborted (and says so in its events).
         data_dir: campaign blobs (large arrays) and archives.
+        large_arrays_in_redis: keep arrays over 4 MiB (scans, spectra) in Redis like the
+            others instead of ``data_dir/blobs``: every node of the cluster (Ray workers on
+            other machines, a second gateway) reaches them without shared storage.
         planner_id: this planner's name on the wire.
         train_iterations: optimiser steps per training round.
     """
@@ -88,6 +91,7 @@ class PlannerConfig:
     max_active_campaigns: int = 0
     campaign_idle_s: float = 3600.0
     data_dir: str = "runs/planner"
+    large_arrays_in_redis: bool = False
     planner_id: str = "planner"
     train_iterations: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)

@@ -87,14 +87,16 @@ class PlannerService:
 
         c = self.config
         password = self._redis_password()
+        # large arrays go to a local folder unless every node must reach them through Redis
+        blob_dir = None if c.large_arrays_in_redis else Path(c.data_dir) / "blobs"
         self.store = StateStore.connect(self.redis_url, c.redis_prefix, password=password,
-                                        blob_dir=Path(c.data_dir) / "blobs", ssl=c.redis_ssl())
+                                        blob_dir=blob_dir, ssl=c.redis_ssl())
         self.store.ping()
         self._owns_ray = init_ray(c)
         self.supervisor = Supervisor(
             self.redis_url, c.redis_prefix, password=password, gpu_fraction=c.gpu_fraction,
             actor_cpus=c.actor_cpus, actor_resources=dict(c.actor_resources),
-            ssl=c.redis_ssl(), blob_dir=str(Path(c.data_dir) / "blobs"))
+            ssl=c.redis_ssl(), blob_dir=str(blob_dir) if blob_dir else None)
         resumed = self.supervisor.ensure_live_campaigns(self.store)
         if resumed:
             log.info("resumed actors for %s", resumed)
