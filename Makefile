@@ -34,7 +34,7 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not integration and not slow"
 
 lint: setup
-	$(VENV)/bin/ruff check protocol edge_agent planner_cluster tests benchmarks
+	$(VENV)/bin/ruff check autopilot_cli protocol edge_agent planner_cluster tests benchmarks
 
 typecheck: setup
 	$(VENV)/bin/mypy
