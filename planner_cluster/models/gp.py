@@ -13,7 +13,9 @@ from planner_cluster.models.config import DKLConfig
 __all__ = ["PLAIN_TORCH_MAX_POINTS", "DeepKernelGP"]
 
 #: Training sets up to this size use the plain-torch objective (faster there; measured on
-#: one CPU thread, see :meth:`DeepKernelGP.training_loss`).
+#: one CPU thread, see :meth:`DeepKernelGP.training_loss`). Open question: in replay A/Bs the
+#: gpytorch path found slightly more top sites (benchmarks/README.md, "Tuning log"); 0 here
+#: sends every fit through gpytorch.
 PLAIN_TORCH_MAX_POINTS = 256
 
 
