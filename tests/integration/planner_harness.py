@@ -36,6 +36,28 @@ def running_planner(redis_url: str, prefix: str, tmp: Path,
     finally:
         service.stop()
         thread.join(30)
+        kill_campaign_actors(prefix)
+
+
+def kill_campaign_actors(prefix: str) -> None:
+    """Kill the campaign actors this planner started. They are detached (a restarted planner
+    finds them), so on the test session's shared local Ray they would outlive the test and
+    keep their CPU share: enough of them and a later test's actors never get scheduled."""
+    import ray
+
+    if not ray.is_initialized():
+        return
+    from planner_cluster.actors.supervisor import NAMESPACE
+
+    for entry in ray.util.list_named_actors(all_namespaces=True):
+        name = entry["name"] if isinstance(entry, dict) else entry
+        if isinstance(entry, dict) and entry.get("namespace") != NAMESPACE:
+            continue
+        if name.startswith(f"campaign:{prefix}:"):
+            try:
+                ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
+            except ValueError:  # gone meanwhile
+                pass
 
 
 def edge_command(service: PlannerService, tmp: Path, campaign: str, *, edge_id: str = "edge-1",

@@ -48,10 +48,11 @@ def test_two_edges_two_campaigns_at_once(redis_server: Any, local_ray: None, tmp
                  for i in (1, 2)]
         for i, proc in enumerate(procs, 1):
             assert proc.wait(240) == 0, (tmp_path / f"edge{i}.log").read_text()[-2000:]
-    for cid in ("c1", "c2"):
-        assert_exactly_once(state, cid, 16)
-        wait_for(lambda c=cid: (plan := state.get_plan(c)) is not None
-                 and plan.stats.get("n_observed") == 16, timeout=120, what=f"{cid}'s final model")
+        for cid in ("c1", "c2"):  # while the planner (and its campaign actors) still run
+            assert_exactly_once(state, cid, 16)
+            wait_for(lambda c=cid: (plan := state.get_plan(c)) is not None
+                     and plan.stats.get("n_observed") == 16, timeout=120,
+                     what=f"{cid}'s final model")
 
 
 def test_planner_restart_mid_campaign_loses_and_duplicates_nothing(
