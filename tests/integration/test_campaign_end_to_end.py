@@ -39,6 +39,10 @@ def test_short_campaign_runs_to_the_end(redis_server: Any, local_ray: None, tmp_
         code = proc.wait(240)
         log = (tmp_path / "edge.log").read_text()
         assert code == 0, log[-3000:]
+        # the worker trains a last model on every measurement once the campaign is over
+        # (while the planner runs: its campaign actors end with it)
+        wait_for(lambda: (plan := store.get_plan("c1")) is not None
+                 and plan.stats.get("n_observed") == 24, timeout=120, what="the final model")
     record = store.require_campaign("c1")
     assert record.status == "finished", record
     stored = store.read_measurements("c1")
@@ -49,9 +53,6 @@ def test_short_campaign_runs_to_the_end(redis_server: Any, local_ray: None, tmp_
         expected = spectra[m.row, m.col].astype(m.spectrum.dtype)
         assert hashlib.sha256(m.spectrum.tobytes()).digest() == hashlib.sha256(
             expected.tobytes()).digest()
-    # the worker trains a last model on every measurement once the campaign is over
-    wait_for(lambda: (plan := store.get_plan("c1")) is not None
-             and plan.stats.get("n_observed") == 24, timeout=120, what="the final model")
     assert store.require_campaign("c1").model_version >= 1
     assert {m.source for m in stored} >= {"seed"}
     store.close()
