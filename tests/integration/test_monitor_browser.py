@@ -176,8 +176,9 @@ def test_campaign_page_updates_as_measurements_arrive(stack: Stack) -> None:
     wait_for(lambda: stack.js("return Campaign.state.pred !== null"), timeout=120,
              what="predicted maps")
     assert stack.js("return window.__sameDocument === true")  # live, no reload
-    shown = int(stack.text("#n-measured").split("/")[0])
-    assert shown >= first + 5
+    # the count comes with the campaign's details, polled apart from the measurement stream
+    wait_for(lambda: int(stack.text("#n-measured").split("/")[0]) >= first + 5, timeout=60,
+             what="the measured count to follow the drawn measurements")
     assert stack.js("return document.querySelectorAll('#event-rows tr[data-kind=measurement]')"
                     ".length") >= 5
     stack.shot("02-campaign-page-live")
