@@ -135,9 +135,10 @@ def main(argv: list[str] | None = None) -> int:
             for doc in docs:
                 for name, res in doc["results"].items():
                     merged.setdefault(name, {**res, "runs": []})["runs"] += res["runs"]
-            write_result(args.out, "replay", merged, parts=[
-                {"settings": d.get("settings"), "machine": d.get("machine"),
-                 "when": d.get("when")} for d in docs])
+            write_result(args.out, "replay", merged, parts=[  # a merged file keeps its parts
+                part for d in docs for part in d.get("parts") or [
+                    {"settings": d.get("settings"), "machine": d.get("machine"),
+                     "when": d.get("when")}]])
         return 0
     os.environ.setdefault("XLA_FLAGS", f"--xla_cpu_multi_thread_eigen={args.threads > 1} "
                                        f"intra_op_parallelism_threads={args.threads}")
