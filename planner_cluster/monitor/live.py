@@ -75,15 +75,23 @@ class EventHub:
 
     def _follow(self) -> None:
         follower = self.store.blocking_clone()
+        last: str | None = None  # read once Redis answers: the monitor may start first
+        down = False  # one warning per outage, not one per retry
         try:
-            last = follower.last_event_id()
             while not self._stop.is_set():
                 try:
+                    if last is None:
+                        last = follower.last_event_id()
                     events = follower.read_events(last, block_ms=self.block_ms)
                 except redis.RedisError as exc:
-                    log.warning("events stream unavailable: %s", exc)
+                    if not down:
+                        log.warning("events stream unavailable (retrying): %s", exc)
+                    down = True
                     self._stop.wait(0.5)
                     continue
+                if down:
+                    log.info("events stream available again")
+                    down = False
                 for event in events:
                     last = event.event_id
                     self.events_seen += 1
