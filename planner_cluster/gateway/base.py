@@ -22,6 +22,7 @@ from protocol import ErrorCode
 from protocol.signing import ReplayGuard
 
 from ..state import CampaignRecord, PlanRecord, StateStore
+from ..state.capacity import ActiveSlots
 from ..state.credentials import EdgeCredentials
 from ..state.gateways import GatewayCoordination
 from ..state.ingest import Ingest
@@ -55,6 +56,7 @@ class GatewayBase:
         self.session.replay_guard = self.replay_guard
         self.credentials = EdgeCredentials(store)
         self.coordination = GatewayCoordination(store, self.gateway_id)
+        self.slots = ActiveSlots(store)  # max_active_campaigns, shared by every gateway
         self.ingest = Ingest(store, self.replay_guard.window_s)
         self.background = ThreadPoolExecutor(1, thread_name_prefix="gateway-seed")
         self._signers: dict[bytes, p.Signer] = {}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import numpy as np
 
 import protocol as p
 from protocol import ErrorCode
-from protocol.lifecycle import CONTROL_EVENTS, LIVE, CampaignStatus, LifecycleError, is_final
+from protocol.lifecycle import CONTROL_EVENTS, LifecycleError, is_final
 
 from ..campaign.schema import validate_config
 from ..errors import CampaignConfigError
@@ -107,13 +108,17 @@ class HandlersMixin(GatewayBase):
                 return
             raise Refusal(ErrorCode.CONFLICT, f"campaign {cid} has its scan already; a new "
                           "field of view is a new campaign", campaign_id=cid)
-        self._check_capacity(cid)
         scale = int(record.config.get("patch_scale", 1))
         grid = (image.shape[0] // scale, image.shape[1] // scale)
         if min(grid) < 1:
             raise Refusal(ErrorCode.BAD_SHAPE, f"a {image.shape[0]}x{image.shape[1]}"
                           f" image at patch_scale {scale} has no grid point", field="image")
-        self.store.put_scan(cid, image, list(body.channels))
+        self._claim_slot(cid)
+        try:
+            self.store.put_scan(cid, image, list(body.channels))
+        except BaseException:  # not stored: the edge resends it, and claims again then
+            self.slots.release(cid)
+            raise
         self.store.update_stats(cid, {"grid": list(grid), "waiting": ""})
         self._grids[cid] = grid
         self.store.try_transition(cid, "scan")
@@ -123,26 +128,27 @@ class HandlersMixin(GatewayBase):
             self.background.submit(write_seed_plan, self.store, cid, record.config, image)
         self.on_campaign(cid)
 
-    def _check_capacity(self, campaign_id: str) -> None:
-        """Refuse a scan (the step that costs a worker) when the cluster holds as many
-        active campaigns as it can; the edge resends it after ``retry_after_s``."""
+    def _claim_slot(self, campaign_id: str) -> None:
+        """Take one of the planner's active slots for the campaign (the scan is the step that
+        costs a worker), checked and taken atomically across gateways; refuse the scan when
+        all are held: the edge resends it after ``retry_after_s``. A slot is freed when its
+        campaign ends, however it ends (:mod:`..state.capacity`)."""
         limit = self.settings.max_active_campaigns
         if limit <= 0:
             return
-        active = [c for c in self.store.list_campaigns()
-                  if c.status in LIVE and c.status != CampaignStatus.CREATED]
-        if len(active) < limit:
+        claim = self.slots.claim(campaign_id, limit, time.time())
+        if claim.granted:
             return
         record = self.store.require_campaign(campaign_id)
         if record.stats.get("waiting") != "capacity":
             self.store.update_stats(campaign_id, {"waiting": "capacity"})
             self.store.publish_event(campaign_id, "waiting_for_capacity",
-                                     {"active": len(active), "limit": limit})
+                                     {"active": claim.active, "limit": limit})
         raise Refusal(ErrorCode.NO_CAPACITY,
-                      f"the planner runs {len(active)} campaigns, all it can hold; the scan "
+                      f"the planner runs {claim.active} campaigns, all it can hold; the scan "
                       f"is taken when one ends (resend it in {self.settings.retry_after_s:g} s)",
                       campaign_id=campaign_id, retry_after_s=self.settings.retry_after_s,
-                      active=len(active), limit=limit)
+                      active=claim.active, limit=limit)
 
     def _heartbeat_writes(self, msg: p.Message, pipe: Any) -> None:
         """A heartbeat's writes (presence, this gateway's hold on the edge), added to the
