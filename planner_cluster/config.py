@@ -44,7 +44,10 @@ class PlannerConfig:
             address.
         ray_num_cpus / ray_memory_mb / ray_object_store_mb: limits for a ``local`` Ray.
         gpu_fraction: GPU share per campaign actor when the cluster has GPUs.
-        actor_cpus: CPU reservation per campaign actor (fair sharing).
+        actor_cpus: CPU reservation per campaign actor (where Ray places it; how many fit).
+        training_slots: model fits that run at once on a node; the others queue, and a free
+            slot goes to the campaign whose plan is most stale (0: one per CPU of the node, or
+            per GPU where campaigns train on GPUs).
         actor_resources: custom Ray resources each campaign actor asks for, to place
             actors on chosen nodes (TOML table, or JSON in the environment / flags).
         heartbeat_s: what the gateway tells edges in ``welcome``.
@@ -83,6 +86,7 @@ class PlannerConfig:
     ray_object_store_mb: int = 512
     gpu_fraction: float = 0.25
     actor_cpus: float = 0.25
+    training_slots: int = 0
     actor_resources: Mapping[str, float] = field(default_factory=dict)
     heartbeat_s: float = 2.0
     max_live_campaigns_per_edge: int = 8

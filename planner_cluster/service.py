@@ -96,7 +96,8 @@ class PlannerService:
         self.supervisor = Supervisor(
             self.redis_url, c.redis_prefix, password=password, gpu_fraction=c.gpu_fraction,
             actor_cpus=c.actor_cpus, actor_resources=dict(c.actor_resources),
-            ssl=c.redis_ssl(), blob_dir=str(blob_dir) if blob_dir else None)
+            ssl=c.redis_ssl(), blob_dir=str(blob_dir) if blob_dir else None,
+            training_slots=c.training_slots)
         resumed = self.supervisor.ensure_live_campaigns(self.store)
         if resumed:
             log.info("resumed actors for %s", resumed)

@@ -5,6 +5,10 @@ the candidates, raw spectra and model in memory and loops: take new measurements
 (the gateway's write is the notification), apply new controls, and whenever there is
 something new, train (warm start), rank every candidate, and write the plan with its model
 version. Everything it holds is rebuilt from Redis when it starts, so a restart resumes.
+
+A fit waits for a training slot on its node (:mod:`.training_gate`) when the worker runs in
+Ray with ``training_slots`` set; while it waits it keeps taking measurements and controls, so
+the fit, once its turn comes, uses everything that arrived meanwhile.
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ from ..errors import CampaignConfigError, PlannerError
 from ..planning import PlanningCore
 from ..planning.vetoes import veto_points
 from ..state import PlanRecord, StateStore, StoredMeasurement
+from ..state.freshness import CURSOR
+from .training_gate import TrainingGate
 
 log = logging.getLogger(__name__)
-
 
 
 class CampaignWorker:
@@ -41,12 +46,14 @@ class CampaignWorker:
         device: torch device for the model (``cuda`` when the actor got a GPU share).
         lease_ttl_s: the campaign lease; another worker cannot plan while it is held.
         poll_ms: how long one wait for new measurements blocks.
+        training_slots: fits run in a slot of the node's training gate (0: one per CPU or
+            GPU of the node); None: no gate (the worker used outside Ray).
     """
 
     def __init__(self, campaign_id: str, redis_url: str, prefix: str, *,
                  password: str | None = None, device: str = "cpu", lease_ttl_s: float = 10.0,
                  poll_ms: int = 100, torch_threads: int = 1, ssl: dict[str, str] | None = None,
-                 blob_dir: str | None = None) -> None:
+                 blob_dir: str | None = None, training_slots: int | None = None) -> None:
         self.campaign_id = campaign_id
         self.store = StateStore.connect(redis_url, prefix, password=password, ssl=ssl,
                                         blob_dir=Path(blob_dir) if blob_dir else None)
@@ -55,6 +62,7 @@ class CampaignWorker:
         self.poll_ms = poll_ms
         self.owner = f"worker-{uuid.uuid4().hex[:8]}"
         self.torch_threads = torch_threads
+        self.training_slots = training_slots
         self._stop = threading.Event()
         self._state: dict[str, Any] = {"phase": "starting", "model_version": 0, "n_observed": 0}
         self._thread = threading.Thread(target=self._run, name=f"campaign-{campaign_id}",
@@ -129,14 +137,38 @@ class CampaignWorker:
         # same plan); a restarted worker starts from every veto stored so far
         vetoed = self.store.vetoed_points(self.campaign_id) if control_cursor != "0-0" else set()
         planner = _CampaignPlanner(self.store, self.campaign_id, core, vetoed)
-        last_id = "0-0"
+        gate = self._training_gate()
         self._state["phase"] = "running"
+        try:
+            self._loop(planner, gate, control_cursor)
+        finally:
+            if gate is not None:
+                gate.withdraw()
+
+    def _training_gate(self) -> TrainingGate | None:
+        if self.training_slots is None:
+            return None
+        import ray
+
+        if not ray.is_initialized():
+            return None
+        return TrainingGate(self.campaign_id, self.store.prefix, slots=self.training_slots,
+                            device=self.device)
+
+    def _loop(self, planner: _CampaignPlanner, gate: TrainingGate | None,
+              control_cursor: str) -> None:
+        last_id = "0-0"
         while not self._stop.is_set():
             if not self._hold_lease():
                 log.warning("campaign %s: lease lost; stopping", self.campaign_id)
                 return
-            new = self.store.read_measurements(self.campaign_id, last_id, count=500,
-                                               block_ms=self.poll_ms)
+            granted = False
+            if gate is not None and gate.asked:  # queued: wake up for the slot or new data
+                granted = gate.wait(self.poll_ms / 1000)
+                new = self.store.read_measurements(self.campaign_id, last_id, count=500)
+            else:
+                new = self.store.read_measurements(self.campaign_id, last_id, count=500,
+                                                   block_ms=self.poll_ms)
             if new:
                 last_id = new[-1].stream_id
                 planner.add(new)
@@ -154,22 +186,44 @@ class CampaignWorker:
                 control_cursor = sid
             if controls:
                 self.store.update_stats(self.campaign_id, {"control_cursor": control_cursor})
-            if planner.dirty:
-                planner.replan()
-                self._state.update(model_version=planner.version,
-                                   n_observed=planner.n_observed)
+            if planner.dirty or granted:
+                self._replan(planner, gate, granted)
             status = self.store.require_campaign(self.campaign_id).status
             if is_final(status):
-                self._finish(planner, last_id, status)
+                self._finish(planner, gate, last_id, status)
                 return
 
-    def _finish(self, planner: _CampaignPlanner, last_id: str, status: str) -> None:
+    def _replan(self, planner: _CampaignPlanner, gate: TrainingGate | None,
+                granted: bool) -> None:
+        """Plan now if no fit is due (seed plans, re-ranks) or the slot is held; else queue
+        for the slot, most stale first."""
+        if gate is None or not (granted or planner.core.needs_fit):
+            planner.replan()
+        elif granted:
+            self._state["slot"] = "training"
+            with gate.held():
+                planner.replan()
+            self._state["slot"] = ""
+        elif not gate.asked:
+            gate.ask(planner.waiting_since or time.time())
+            self._state["slot"] = "queued"
+            return
+        else:
+            return
+        self._state.update(model_version=planner.version, n_observed=planner.n_observed)
+
+    def _finish(self, planner: _CampaignPlanner, gate: TrainingGate | None, last_id: str,
+                status: str) -> None:
         """A last model on every measurement, so the final map uses all the data."""
         rest = self.store.read_measurements(self.campaign_id, last_id)
         if rest:
             planner.add(rest)
-        if planner.dirty and planner.n_observed:
-            planner.replan()
+        granted = False
+        while planner.dirty and planner.n_observed and self._hold_lease():
+            self._replan(planner, gate, granted)
+            granted = gate is not None and gate.wait(self.poll_ms / 1000)
+            if self._stop.is_set():
+                return
         self._state.update(phase=status, model_version=planner.version,
                            n_observed=planner.n_observed)
 
@@ -185,6 +239,8 @@ class _CampaignPlanner:
         self.core = core
         self.vetoed = set(vetoed)
         self.dirty = True  # something changed since the last plan
+        self.cursor = "0-0"  # stream id of the last measurement added
+        self.waiting_since: float | None = None  # oldest measurement no plan has used yet
 
     @property
     def version(self) -> int:
@@ -197,6 +253,9 @@ class _CampaignPlanner:
     def add(self, measurements: list[StoredMeasurement]) -> None:
         if not measurements:
             return
+        self.cursor = measurements[-1].stream_id
+        if self.waiting_since is None:
+            self.waiting_since = measurements[0].received
         seen = self.core.n_observed
         result = self.core.observe([[m.row, m.col] for m in measurements],
                                    [m.spectrum for m in measurements])
@@ -256,7 +315,8 @@ class _CampaignPlanner:
     def replan(self) -> None:
         vetoed = sorted(self.vetoed)
         decision = self.core.plan(exclude=vetoed or None)
-        stats: dict[str, Any] = {**decision.stats(), "n_observed": decision.n_observed}
+        stats: dict[str, Any] = {**decision.stats(), "n_observed": decision.n_observed,
+                                 CURSOR: self.cursor}
         if decision.kind == "model":
             assert decision.mean is not None and decision.variance is not None
             stats["best"] = self.core.best_value()
@@ -266,3 +326,4 @@ class _CampaignPlanner:
             decision.version, decision.points.astype(np.int32),
             decision.scores.astype(np.float32), decision.acquisition, time.time(), stats))
         self.dirty = False
+        self.waiting_since = None

@@ -6,8 +6,9 @@ planner finds the running ones (``get_if_exists``) instead of starting twins; th
 lease in Redis guards the rare race across namespaces. ``max_restarts=-1`` makes Ray restart
 a dead actor, whose worker then rebuilds itself from Redis.
 
-Fair sharing: each actor reserves ``actor_cpus`` and trains with one torch thread, so one
-campaign's training cannot take the cores another needs; Ray queues actors beyond capacity.
+Fair sharing: each actor reserves ``actor_cpus`` (placement: Ray queues actors beyond
+capacity) and trains with one torch thread, and its fits wait for one of the node's
+``training_slots`` (:mod:`.training_gate`), handed to the most stale campaign first.
 """
 
 from __future__ import annotations
@@ -74,18 +75,21 @@ class Supervisor:
         actor_resources: custom Ray resources per actor (placement on chosen nodes).
         actor_cpus: CPU reservation per actor.
         gpu_fraction: GPU share per actor, used when the cluster has GPUs.
+        training_slots: concurrent fits per node (0: one per CPU, or per GPU).
     """
 
     def __init__(self, redis_url: str, prefix: str, *, password: str | None = None,
                  actor_cpus: float = 0.25, gpu_fraction: float = 0.25,
                  actor_resources: dict[str, float] | None = None,
-                 ssl: dict[str, str] | None = None, blob_dir: str | None = None) -> None:
+                 ssl: dict[str, str] | None = None, blob_dir: str | None = None,
+                 training_slots: int = 0) -> None:
         import ray
 
         self.redis_url, self.prefix, self.password = redis_url, prefix, password
         self.actor_cpus = actor_cpus
         self.actor_resources = dict(actor_resources or {})
         self.ssl, self.blob_dir = ssl, blob_dir
+        self.training_slots = training_slots
         has_gpu = ray.cluster_resources().get("GPU", 0) > 0  # type: ignore[no-untyped-call]
         self.num_gpus = gpu_fraction if has_gpu else 0.0
         self.device = "cuda" if has_gpu else "cpu"
@@ -114,7 +118,8 @@ class Supervisor:
                 resources=self.actor_resources or None,
                 max_concurrency=4,  # status() answers while the worker thread trains
             ).remote(campaign_id, self.redis_url, self.prefix, password=self.password,
-                     device=self.device, ssl=self.ssl, blob_dir=self.blob_dir)
+                     device=self.device, ssl=self.ssl, blob_dir=self.blob_dir,
+                     training_slots=self.training_slots)
             self.handles[campaign_id] = handle
             return handle
 
