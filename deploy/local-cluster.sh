@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real multi-node planner cluster on one machine, for development and the integration test:
 # Redis (AOF, password), a Ray head node and a Ray worker node (token auth, explicit memory),
-# the planner gateway joined to that cluster, and the monitor when it is installed.
+# the planner gateway joined to that cluster, and the monitor when it is installed. Arrays over
+# 4 MiB are kept in Redis (large_arrays_in_redis), which every node reaches.
 #
 #   deploy/local-cluster.sh up      start everything; prints the addresses
 #   deploy/local-cluster.sh down    stop what `up` started, by the PIDs it recorded
@@ -159,6 +160,9 @@ bind = "tcp://127.0.0.1:$GATEWAY_PORT"
 signing_key_file = "$STATE/secrets/signing.key"
 data_dir = "$STATE/planner"
 planner_id = "local-cluster"
+# Arrays over 4 MiB in Redis, as on a real multi-node cluster (where the worker nodes cannot
+# read the gateway's data_dir); compose and Kubernetes set it too.
+large_arrays_in_redis = true
 EOF
     cat >"$STATE/cluster.env" <<EOF
 # Written by deploy/local-cluster.sh up; source it to talk to the cluster.

@@ -44,14 +44,18 @@ def test_planner_example_loads() -> None:
 
 
 def test_kubernetes_planner_config_loads() -> None:
-    config = load_planner_config(KUBERNETES / "base" / "planner.toml", environ={})
+    config = load_planner_config(KUBERNETES / "base" / "planner.toml",
+                                 environ={"AUTOPILOT_PLANNER_PLANNER_ID": "autopilot-gateway-1"})
     assert config.redis_url == "redis://redis:6379/0"
     assert config.bind == "tcp://*:5555"
+    assert config.planner_id == "autopilot-gateway-1"  # the pod's name wins over the file
+    assert config.large_arrays_in_redis  # Ray workers in other pods read the big arrays
 
 
 def test_edge_example_loads() -> None:
     config = load_edge_config({}, DEPLOY / "edge" / "edge.example.toml", environ={})
     assert config.resume and config.curve_secret_file and config.curve_server_public_file
+    assert len(config.planner.split(",")) == 2  # both gateways, to fail over between them
     settings = CampaignSettings.from_config(config.campaign_settings())
     assert settings.batch == 4
 
@@ -90,6 +94,24 @@ def test_compose_services_are_complete() -> None:
         assert isinstance(env, dict) and env["RAY_AUTH_MODE"] == "token", name
     gpu = services["ray-gpu-worker"]["deploy"]
     assert gpu["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]  # type: ignore[index]
+
+
+def test_compose_runs_two_gateways_that_edges_list() -> None:
+    services = compose_services()
+    gateways = {name: s for name, s in services.items()
+                if s.get("command") == ["autopilot", "planner"]}
+    assert len(gateways) == 2, sorted(gateways)
+    configs = [load_planner_config(None, environ={str(k): str(v) for k, v in
+                                                  s["environment"].items()})  # type: ignore[union-attr]
+               for s in gateways.values()]
+    assert all(c.large_arrays_in_redis for c in configs)  # Ray workers are other containers
+    assert len({c.planner_id for c in configs}) == 2
+    assert len({(c.redis_url, c.redis_prefix) for c in configs}) == 1  # one facility state
+    published = sorted(str(p).split(":")[0] for s in gateways.values()
+                       for p in s["ports"])  # type: ignore[attr-defined]
+    assert len(set(published)) == 2
+    header = COMPOSE.read_text().split("\nname:")[0]
+    assert ",".join(f"tcp://THIS_HOST:{port}" for port in published) in header
 
 
 def test_compose_secrets_come_from_make_secrets() -> None:

@@ -54,12 +54,48 @@ def test_base_manifest_validates(doc: dict[str, Any]) -> None:
 def test_base_has_every_piece() -> None:
     kinds = {(d["kind"], d["metadata"]["name"]) for d in base_documents()}
     assert {("RayCluster", "autopilot"), ("StatefulSet", "redis"), ("Service", "redis"),
-            ("Deployment", "autopilot-gateway"), ("Service", "autopilot-gateway"),
+            ("StatefulSet", "autopilot-gateway"), ("Service", "autopilot-gateway"),
+            ("PodDisruptionBudget", "autopilot-gateway"),
             ("Deployment", "autopilot-monitor"), ("Service", "autopilot-monitor")} <= kinds
     (kustomization,) = load_yaml(BASE / "kustomization.yaml")
     listed = set(kustomization["resources"])
     on_disk = {p.name for p in BASE.glob("*.yaml")} - KUSTOMIZE_FILES
     assert listed == on_disk
+
+
+def gateway_pieces() -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, Any]]:
+    """The gateway StatefulSet, its Services by name, and its PodDisruptionBudget."""
+    docs = load_yaml(BASE / "gateway.yaml")
+    (stateful,) = [d for d in docs if d["kind"] == "StatefulSet"]
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    (budget,) = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+    return stateful, services, budget
+
+
+def test_two_gateway_replicas_each_with_its_own_address() -> None:
+    stateful, services, budget = gateway_pieces()
+    spec = stateful["spec"]
+    replicas = spec["replicas"]
+    assert replicas == 2
+    labels = spec["template"]["metadata"]["labels"]
+    assert spec["selector"]["matchLabels"].items() <= labels.items()
+    governing = services[spec["serviceName"]]["spec"]  # in-cluster pod names
+    assert governing["clusterIP"] == "None"
+    # a ZeroMQ conversation is sticky: each pod has a Service selecting it alone
+    for i in range(replicas):
+        selector = services[f"autopilot-gateway-{i}"]["spec"]["selector"]
+        assert selector["statefulset.kubernetes.io/pod-name"] == f"autopilot-gateway-{i}"
+        assert selector.items() - {("statefulset.kubernetes.io/pod-name",
+                                    f"autopilot-gateway-{i}")} <= labels.items()
+    assert 1 <= budget["spec"]["minAvailable"] < replicas  # a drain leaves one serving
+    assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    (container,) = spec["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["AUTOPILOT_PLANNER_PLANNER_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == \
+        "metadata.name"  # each gateway its own planner id
+    mounts = {m["name"] for m in container["volumeMounts"]}
+    claims = {c["metadata"]["name"] for c in spec["volumeClaimTemplates"]}
+    assert "data" in mounts and "data" in claims  # its own volume: none shared between pods
 
 
 # The subset of KubeRay's RayCluster (ray.io/v1) this deployment relies on.
