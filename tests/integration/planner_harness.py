@@ -40,9 +40,10 @@ def running_planner(redis_url: str, prefix: str, tmp: Path,
 
 
 def kill_campaign_actors(prefix: str) -> None:
-    """Kill the campaign actors this planner started. They are detached (a restarted planner
-    finds them), so on the test session's shared local Ray they would outlive the test and
-    keep their CPU share: enough of them and a later test's actors never get scheduled."""
+    """Kill the campaign actors (and the training gates) this planner started. They are
+    detached (a restarted planner finds them), so on the test session's shared local Ray they
+    would outlive the test and keep their CPU share: enough of them and a later test's actors
+    never get scheduled (a gate reserves no CPU, but each is a process)."""
     import ray
 
     if not ray.is_initialized():
@@ -53,7 +54,7 @@ def kill_campaign_actors(prefix: str) -> None:
         name = entry["name"] if isinstance(entry, dict) else entry
         if isinstance(entry, dict) and entry.get("namespace") != NAMESPACE:
             continue
-        if name.startswith(f"campaign:{prefix}:"):
+        if name.startswith((f"campaign:{prefix}:", f"training-gate:{prefix}:")):
             try:
                 ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
             except ValueError:  # gone meanwhile
