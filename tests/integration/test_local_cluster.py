@@ -1,7 +1,9 @@
 """``deploy/local-cluster.sh`` for real: Redis (AOF, password), a Ray head node and a Ray worker
 node on loopback, the planner joined to that cluster and the monitor; a campaign whose actor
 Ray places on the worker node; a second campaign that outlives a planner restart (an upgrade)
-on the same actor; then ``down``, which must leave none of those processes."""
+on the same actor; a third whose scan is over 4 MiB (kept in Redis, which every node reaches),
+planned on by a model on the worker node; then ``down``, which must leave none of those
+processes."""
 
 from __future__ import annotations
 
@@ -13,21 +15,32 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
+import protocol as p
 from planner_cluster.state import StateStore
 
 from ..conftest import REPO, wait_for
+from .gateway_harness import EdgeClient
 
-# ~90 s on an idle 2-core machine; the limits leave room for a loaded one.
+# ~100 s on an idle 2-core machine; the limits leave room for a loaded one.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 SCRIPT = REPO / "deploy" / "local-cluster.sh"
 PORTS_PER_CLUSTER = 30  # BASE_PORT .. BASE_PORT+29, see the script's header
+# A 4-channel float32 scan of 4.5 MiB: over the 4 MiB inline limit, so before
+# large_arrays_in_redis it went to the gateway's local folder, which other nodes cannot read.
+# At 17 structural pixels per grid point it is a 32 x 32 grid: a small model.
+LARGE_SCAN = (544, 544, 4)
+LARGE_SCALE = 17
+AXIS = np.linspace(0.0, 1.0, 32)
 
 # One Python process asks Ray's state API where the campaign actors ran (the test process
 # itself may already be connected to the test session's local Ray).
@@ -184,6 +197,13 @@ def test_campaign_runs_on_the_worker_node(
                 proc.kill()
                 proc.wait()
         check_results(store, "lc2", 48)
+
+        # 3. A scan over 4 MiB: stored in Redis, and a model plan on it from the worker node.
+        image = run_large_scan_campaign(info, store, "lc3")
+        raw = store.r.hgetall(store.key("campaign", "lc3", "scan"))
+        assert b"image_ref" not in raw and len(raw[b"image"]) == image.nbytes > 4 << 20
+        stored = store.get_scan("lc3")
+        assert stored is not None and np.array_equal(stored[0], image)
     finally:
         store.close()
 
@@ -198,9 +218,9 @@ def test_campaign_runs_on_the_worker_node(
     assert len(nodes) == 2 and all(n["ip"] == "127.0.0.2" for n in nodes.values())
     worker = [n for n in nodes.values() if not n["is_head"]]
     assert len(worker) == 1 and worker[0]["resources"].get("campaign_worker") == 4
-    for campaign in ("lc1", "lc2"):
+    for campaign in ("lc1", "lc2", "lc3"):
         # One actor per campaign, never restarted or replaced (lc2 across the planner
-        # restart), and on the worker node.
+        # restart), and on the worker node (lc3's model planned on the 4.5 MiB scan there).
         actors = [a for a in placement["actors"] if a["name"] == f"campaign:lc:{campaign}"]
         assert len(actors) == 1 and actors[0]["restarts"] == 0, placement
         assert actors[0]["node_id"] == worker[0]["node_id"], placement
@@ -214,3 +234,51 @@ def check_results(store: StateStore, campaign: str, points: int) -> None:
     assert len(where) == points and len(set(where)) == points  # all stored, each once
     # past the seed points: the actor on the worker node trained and planned
     assert record.model_version >= 1 and "plan" in {m.source for m in stored}
+
+
+def spectrum(row: int, col: int) -> npt.NDArray[np.float32]:
+    """A peak whose height varies smoothly over the field of view: something to learn."""
+    height = 1.0 + np.sin(row / 5.0) * np.cos(col / 7.0)
+    return (height * np.exp(-((AXIS - 0.5) / 0.1) ** 2)).astype(np.float32)
+
+
+def run_large_scan_campaign(info: dict[str, str], store: StateStore,
+                            campaign: str) -> npt.NDArray[np.float32]:
+    """Start ``campaign`` with a 4.5 MiB scan over the protocol and measure down its newest
+    plans until the campaign's actor writes a model plan (version >= 1); then say bye.
+    Returns the scan sent."""
+    key = Path(info["SIGNING_KEY_FILE"]).read_bytes().strip()
+    edge = EdgeClient(info["GATEWAY"], f"edge-{campaign}", key)
+    image = np.random.default_rng(3).random(LARGE_SCAN, dtype=np.float32)
+    config = {"patch_scale": LARGE_SCALE, "seeds": 4, "budget": {"points": 200},
+              "scalarizer": {"name": "band_integral", "params": {"lo": 0.3, "hi": 0.7}}}
+    try:
+        assert isinstance(edge.request(p.Hello(edge.edge_id, {"name": "big-scan"}),
+                                       p.Welcome).body, p.Welcome)
+        started = edge.request(p.CampaignStart(campaign, config, spectral_axis=AXIS), p.Ack)
+        assert isinstance(started.body, p.Ack), started.body
+        scanned = edge.request(p.Scan(campaign, image, ["a", "b", "c", "d"]), p.Ack)
+        assert isinstance(scanned.body, p.Ack), scanned.body
+        measured: set[tuple[int, int]] = set()
+        deadline = time.monotonic() + 300
+        while True:
+            plan = store.get_plan(campaign)
+            if plan is not None and plan.model_version >= 1:
+                break
+            assert time.monotonic() < deadline, "no model plan on the large scan in 300 s"
+            todo = [] if plan is None else [
+                (int(r), int(c)) for r, c in plan.points if (int(r), int(c)) not in measured]
+            if plan is None or not todo:  # every planned point measured: the actor trains
+                time.sleep(0.2)
+                continue
+            row, col = todo[0]
+            acked = edge.request(p.Measurement(campaign, row, col, spectrum(row, col),
+                                               plan_version=plan.model_version), p.Ack)
+            assert isinstance(acked.body, p.Ack), acked.body
+            measured.add((row, col))
+        edge.send(p.Bye("done", campaign_id=campaign))
+        wait_for(lambda: store.require_campaign(campaign).status == "finished", 30,
+                 what=f"{campaign} finished")
+    finally:
+        edge.close()
+    return image
