@@ -23,13 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from protocol.lifecycle import FINAL, LIVE, CampaignStatus
+from protocol.lifecycle import LIVE, CampaignStatus
 
+from .base import LUA_FINAL_STATUSES
 from .store import StateStore
 
 __all__ = ["ActiveSlots", "SlotClaim"]
 
-_FINAL_WORDS = ", ".join(f"['{s.value}'] = true" for s in FINAL)
 _ADOPTED_WORDS = ", ".join(f"['{s.value}'] = true" for s in LIVE if s != CampaignStatus.CREATED)
 
 # Drops the holders whose campaign is over or gone; adopts, once, every campaign scanned
@@ -47,7 +47,7 @@ local function prune()
   end
   for _, cid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
     local status = redis.call('HGET', ARGV[1] .. cid, 'status')
-    if not status or ({{{_FINAL_WORDS}}})[status] then redis.call('ZREM', KEYS[1], cid) end
+    if not status or ({{{LUA_FINAL_STATUSES}}})[status] then redis.call('ZREM', KEYS[1], cid) end
   end
 end
 """

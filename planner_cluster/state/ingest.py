@@ -90,9 +90,9 @@ class Ingest:
             order = list(plans)
             for cid in order:
                 members = [f"{r_},{c}" for r_, c in plans[cid].tolist()] or ["-"]
-                pipe.smismember(self.store._ckey(cid, "measured"), members)
-                pipe.smismember(self.store._ckey(cid, "vetoed"), members)
-                pipe.hget(self.store._ckey(cid, "plan"), "model_version")
+                pipe.smismember(self.store.ckey(cid, "measured"), members)
+                pipe.smismember(self.store.ckey(cid, "vetoed"), members)
+                pipe.hget(self.store.ckey(cid, "plan"), "model_version")
             if writes is not None:
                 writes(pipe)
             replies = pipe.execute(raise_on_error=False)
