@@ -9,29 +9,29 @@ Start one programmatically::
     result = agent.run()          # blocks; agent.submit("stop") from another thread ends it
 
 The loop is single-threaded apart from the instrument, which acquires in a worker thread so
-that the link stays answered (heartbeats, acks, controls) during a long dwell. The protocol
-side of the loop is in :mod:`edge_agent.conversation`.
+that the link stays answered (heartbeats, acks, controls) during a long dwell
+(:mod:`edge_agent.instrument_worker`). The protocol side of the loop is in
+:mod:`edge_agent.conversation`.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import time
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
 import zmq
 
 import protocol as p
-from edge_agent.commands import Commands, Verdict
+from edge_agent.budgets import Budgets
+from edge_agent.commands import Commands, LocalRequests, Verdict
 from edge_agent.config import EdgeConfig
 from edge_agent.control import AgentLock, ControlChannel
-from edge_agent.conversation import Conversation, ConversationContext
+from edge_agent.conversation import Conversation
+from edge_agent.conversation_context import ConversationContext
 from edge_agent.delivery import Outbox
 from edge_agent.errors import (
     AcquisitionStopped,
@@ -39,56 +39,17 @@ from edge_agent.errors import (
     InstrumentError,
     SpoolFullError,
 )
+from edge_agent.instrument_worker import InstrumentWorker
 from edge_agent.instruments.base import Instrument, ReportsAxis
 from edge_agent.instruments.registry import make_instrument
 from edge_agent.link import CurveFiles, Link
+from edge_agent.progress import Progress
+from edge_agent.run_result import RunResult
 from edge_agent.selection import Choice, PointPicker
 from edge_agent.spool import Spool
 from edge_agent.state import RunState, State
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A snapshot for progress displays."""
-
-    state: str
-    link: str
-    measured: int
-    pending: int
-    acked: int
-    plan_version: int
-    max_points: int | None
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """How a run ended. ``pending`` measurements stay in the spool for the next run."""
-
-    state: str
-    reason: str
-    measured: int
-    acked: int
-    pending: int
-    rejected: int
-    error: str = ""
-    error_code: str = ""
-
-    @property
-    def exit_code(self) -> int:
-        """0 finished and all acked; 1 failed; 2 the planner refused the campaign's settings
-        (``bad_field``: a configuration error, like a bad flag); 3 aborted; 4 finished with
-        data still spooled (or stopped because the spool was full); 5
-        interrupted by a service stop (SIGTERM): the campaign stays open and the next run
-        resumes it."""
-        if self.error_code == "bad_field":
-            return 2
-        return EXIT_CODES.get(self.state, 4 if self.pending or self.error else 0)
-
-
-#: Exit codes fixed by the final state (``finished`` gives 0 or 4, see RunResult.exit_code).
-EXIT_CODES = {State.FAILED.value: 1, State.ABORTED.value: 3, State.INTERRUPTED.value: 5}
 
 
 class EdgeAgent:
@@ -119,15 +80,10 @@ class EdgeAgent:
         self.on_progress = on_progress
         self.state = RunState()
         self.state.on_change(self._state_changed)
-        self._requests: queue.Queue[tuple[str, dict[str, Any], Future[Verdict]]] = queue.Queue()
-        self._signalled: deque[str] = deque()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="instrument")
-        self._job: Future[Any] | None = None
-        self._job_choice: Choice | None = None
+        self._requests = LocalRequests()
         self.error = ""
         self.error_code = ""  # the planner's error code when it refused the run
         self.measured_this_run = 0
-        self.dose_used = 0.0
         self._stop_at: float | None = None
 
     # -- public ------------------------------------------------------------------------------
@@ -135,15 +91,13 @@ class EdgeAgent:
     def submit(self, action: str, args: dict[str, Any] | None = None) -> Future[Verdict]:
         """Ask the running agent to apply a control action (thread-safe); the future resolves
         to a :class:`~edge_agent.commands.Verdict`."""
-        fut: Future[Verdict] = Future()
-        self._requests.put((action, dict(args or {}), fut))
-        return fut
+        return self._requests.submit(action, args)
 
     def submit_from_signal(self, action: str) -> None:
-        """Ask for ``action`` (``stop``, ``abort``, ``interrupt``) from a signal handler. The
-        handler runs on the loop's own thread, between any two bytecodes, so this takes no
-        lock (a deque append is atomic); the loop applies it on its next turn."""
-        self._signalled.append(action)
+        """Ask for ``action`` (``stop``, ``abort``, ``interrupt``) from a signal handler (it
+        takes no lock: :meth:`LocalRequests.from_signal`); the loop applies it on its next
+        turn."""
+        self._requests.from_signal(action)
 
     def run(self) -> RunResult:
         """Run the campaign until finished, aborted or failed. Never raises for conditions it
@@ -152,34 +106,17 @@ class EdgeAgent:
         self.config.spool.mkdir(parents=True, exist_ok=True)
         lock.acquire()
         self._lock_taken_at = lock.acquired_at
-        address = f"inproc://edge-wake-{id(self):x}"
-        self._wake_rx: zmq.Socket[Any] = self.ctx.socket(zmq.PAIR)
-        self._wake_rx.bind(address)
-        self._wake_tx: zmq.Socket[Any] = self.ctx.socket(zmq.PAIR)
-        self._wake_tx.connect(address)
+        self.worker = InstrumentWorker(self.instrument, self.ctx)
         try:
             with Spool(self.config.spool, max_count=self.config.spool_max_count,
                        max_bytes=self.config.spool_max_bytes) as spool:
                 return self._run(spool)
         finally:
             lock.release()
-            self._executor.shutdown(wait=True)
-            self._wake_tx.close(linger=0)
-            self._wake_rx.close(linger=0)
+            self.worker.close()
             self.instrument.close()
             if self._own_ctx:
                 self.ctx.term()
-
-    def _in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run an instrument call on the worker thread, then wake the loop (only this
-        thread uses ``_wake_tx``)."""
-        try:
-            return fn(*args)
-        finally:
-            try:
-                self._wake_tx.send(b"", zmq.NOBLOCK)
-            except zmq.ZMQError:
-                pass  # the loop polls anyway
 
     # -- setup and loop ---------------------------------------------------------------------
 
@@ -204,15 +141,15 @@ class EdgeAgent:
             apply_control=lambda action, args, user: self.commands.apply(
                 action, args, origin="planner", user=user),
             vetoes=lambda: self.channel.vetoes(cid), fail=self._fail), link)
-        self.conv.wake = self._wake_rx
+        self.conv.wake = self.worker.wake
         if self.outbox.pending:
             log.info("spool holds %d unacknowledged measurement(s): they are resent first",
                      self.outbox.pending)
-        self._started = time.monotonic()
+        self.budgets = Budgets(self.config, self.info.dose_per_point, time.monotonic())
         self.state.fire("start", f"campaign {cid}")
         # The structural scan comes first, on every start (the instrument needs it to place
         # the probe); it is sent only if the planner has not acknowledged one already.
-        self._job = self._executor.submit(self._in_worker, self.instrument.scan)
+        self.worker.scan()
         last_poll = last_report = 0.0
         try:
             while not self.state.terminal:
@@ -238,14 +175,13 @@ class EdgeAgent:
                          self.error, self.error_code)
 
     def _teardown(self) -> None:
-        if self._job is not None:
+        if self.worker.busy:
             if self.state.state in (State.ABORTED, State.INTERRUPTED):
                 self.instrument.stop()
-            wait([self._job], timeout=max(1.0, 2 * self.info.dwell_s + 1.0))
-            job, self._job = self._job, None
-            if job.done():
+            finished = self.worker.wait(max(1.0, 2 * self.info.dwell_s + 1.0))
+            if finished is not None:
                 try:
-                    self._collect(job)  # measured data are never thrown away
+                    self._collect(*finished)  # measured data are never thrown away
                 except Exception:
                     log.exception("the instrument failed while the agent was ending")
         self.conv.close()
@@ -264,18 +200,14 @@ class EdgeAgent:
     # -- commands ----------------------------------------------------------------------------
 
     def _poll_commands(self) -> None:
-        while self._signalled:
-            self.commands.apply(self._signalled.popleft(), {}, origin="local", user="signal")
+        for action in self._requests.signalled():
+            self.commands.apply(action, {}, origin="local", user="signal")
         for req in self.channel.pending():
             verdict = self.commands.apply(req.action, req.args, origin="local", user=req.user)
             self.channel.answer(req.id, verdict.accepted, verdict.detail)
             if verdict.forward:
                 self.conv.forward(req.action, req.args, req.user)
-        while True:
-            try:
-                action, args, fut = self._requests.get_nowait()
-            except queue.Empty:
-                return
+        for action, args, fut in self._requests.submitted():
             verdict = self.commands.apply(action, args, origin="local", user="api")
             if verdict.forward:
                 self.conv.forward(action, args, "api")
@@ -283,30 +215,19 @@ class EdgeAgent:
 
     # -- measuring -----------------------------------------------------------------------------
 
-    def _budget_spent(self, now: float) -> str:
-        cfg = self.config
-        if cfg.max_points is not None and len(self.picker.measured) >= cfg.max_points:
-            return f"point budget reached ({cfg.max_points} points)"
-        if cfg.budget_s is not None and now - self._started >= cfg.budget_s:
-            return f"time budget reached ({cfg.budget_s:g} s)"
-        per = self.info.dose_per_point
-        if cfg.max_dose is not None and per is not None and self.dose_used + per > cfg.max_dose:
-            return f"dose budget reached ({self.dose_used:g} of {cfg.max_dose:g})"
-        return ""
-
     def _measure_step(self, now: float) -> None:
-        if self._job is not None:
-            if self._job.done():
-                job, self._job = self._job, None
-                self._collect(job)
+        if self.worker.busy:
+            finished = self.worker.finished()
+            if finished is not None:
+                self._collect(*finished)
             return
-        if self.conv.scan_needed and not self.state.terminal:
-            self.conv.scan_needed = False  # the planner lost the campaign: scan again
-            self._job = self._executor.submit(self._in_worker, self.instrument.scan)
+        if self.conv.scan.needed and not self.state.terminal:
+            self.conv.scan.needed = False  # the planner lost the campaign: scan again
+            self.worker.scan()
             return
         if self.state.state is not State.RUNNING:
             return
-        spent = self._budget_spent(now)
+        spent = self.budgets.spent(len(self.picker.measured), now)
         if spent:
             self.state.fire("stop", spent)
             return
@@ -320,13 +241,11 @@ class EdgeAgent:
         choice = self.picker.next_point()
         if choice is None:
             return
-        self._job_choice = choice
-        self._job = self._executor.submit(self._in_worker, self.instrument.acquire, choice.row,
-                                          choice.col)
+        self.worker.acquire(choice)
 
-    def _collect(self, job: Future[Any]) -> None:
-        """Store a finished job's result: the scan, or a spectrum (spooled durably first)."""
-        choice, self._job_choice = self._job_choice, None
+    def _collect(self, job: Future[Any], choice: Choice | None) -> None:
+        """Store a finished job's result: the scan (``choice`` None), or a spectrum (spooled
+        durably first)."""
         try:
             result = job.result()
         except AcquisitionStopped:
@@ -336,7 +255,7 @@ class EdgeAgent:
             self._fail(f"instrument: {exc.message}")
             return
         if choice is None:
-            self.conv.scan_ready(np.asarray(result))
+            self.conv.scan.ready(np.asarray(result))
             return
         item = self.spool.put(self.config.campaign, choice.row, choice.col, result,
                               source=choice.source, plan_version=choice.plan_version,
@@ -344,13 +263,12 @@ class EdgeAgent:
         self.picker.mark_measured(choice.row, choice.col)
         self.outbox.added(item.seq)
         self.measured_this_run += 1
-        if self.info.dose_per_point is not None:
-            self.dose_used += self.info.dose_per_point
+        self.budgets.measured_one()
 
     # -- ending --------------------------------------------------------------------------------
 
     def _finish_step(self, now: float) -> None:
-        if self.state.state is not State.STOPPING or self._job is not None:
+        if self.state.state is not State.STOPPING or self.worker.busy:
             return
         if self.outbox.pending == 0:  # nothing left to lose: no reason to wait for the link
             if self.conv.ready:

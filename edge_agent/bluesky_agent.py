@@ -29,11 +29,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edge_agent.agent import EdgeAgent, RunResult
+from edge_agent.agent import EdgeAgent
 from edge_agent.config import EdgeConfig
 from edge_agent.errors import AcquisitionStopped, EdgeAgentError
 from edge_agent.instruments.base import InstrumentInfo
 from edge_agent.instruments.ophyd_driver import GridAxes
+from edge_agent.run_result import RunResult
 
 
 class NoRecommendation(EdgeAgentError):

@@ -6,6 +6,10 @@ point picker. Each answer is (accepted, detail); a refusal's detail says why.
 from __future__ import annotations
 
 import logging
+import queue
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,3 +83,34 @@ class Commands:
         if action in PLANNER_ACTIONS:
             raise ControlError(f"{action} is carried out by the planner, not the edge")
         raise ControlError(f"unknown action {action!r}")
+
+
+class LocalRequests:
+    """Commands asked of a running agent from other threads (:meth:`submit`) and from signal
+    handlers (:meth:`from_signal`); the loop's own thread takes them in turn and applies them."""
+
+    def __init__(self) -> None:
+        self._submitted: queue.Queue[tuple[str, dict[str, Any], Future[Verdict]]] = queue.Queue()
+        self._signalled: deque[str] = deque()
+
+    def submit(self, action: str, args: dict[str, Any] | None = None) -> Future[Verdict]:
+        """Thread-safe; the future resolves to the :class:`Verdict`."""
+        fut: Future[Verdict] = Future()
+        self._submitted.put((action, dict(args or {}), fut))
+        return fut
+
+    def from_signal(self, action: str) -> None:
+        """A signal handler runs on the loop's own thread, between any two bytecodes, so this
+        takes no lock (a deque append is atomic)."""
+        self._signalled.append(action)
+
+    def signalled(self) -> Iterator[str]:
+        while self._signalled:
+            yield self._signalled.popleft()
+
+    def submitted(self) -> Iterator[tuple[str, dict[str, Any], Future[Verdict]]]:
+        while True:
+            try:
+                yield self._submitted.get_nowait()
+            except queue.Empty:
+                return

@@ -1,11 +1,24 @@
-"""A one-line progress display for interactive runs (stderr on a TTY)."""
+"""The agent's progress: a snapshot, and a one-line display of it for interactive runs (stderr
+on a TTY)."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TextIO
 
-from edge_agent.agent import Progress
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot for progress displays."""
+
+    state: str
+    link: str
+    measured: int
+    pending: int
+    acked: int
+    plan_version: int
+    max_points: int | None
 
 
 class ProgressLine:

@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_agent.agent import Progress
 from edge_agent.cli import main
-from edge_agent.progress import ProgressLine
+from edge_agent.progress import Progress, ProgressLine
 from tests.peers.fake_planner import FakePlanner
 
 
