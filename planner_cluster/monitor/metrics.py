@@ -8,14 +8,16 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import redis
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from protocol.lifecycle import CampaignStatus
+from protocol.lifecycle import FINAL, CampaignStatus
 
 from ..state import StateStore
+from ..state.freshness import freshness_of
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +29,19 @@ class CampaignCollector(Collector):
         self.store = store
 
     def collect(self) -> Iterator[Metric]:
+        now = time.time()
         try:
             records = self.store.list_campaigns()
             plans = {c.campaign_id: self.store.get_plan(c.campaign_id) for c in records}
             edges = {c.edge_id: self.store.edge(c.edge_id) for c in records}
+            ages = {c.campaign_id: freshness_of(self.store, c, plan, now).data_age_s
+                    for c in records if (plan := plans[c.campaign_id]) is not None}
         except redis.RedisError as exc:
             log.warning("metrics: state store unavailable: %s", exc)
             up = GaugeMetricFamily("autopilot_state_up", "1 if Redis answered this scrape")
             up.add_metric([], 0.0)
             yield up
             return
-        now = time.time()
         fams: dict[str, GaugeMetricFamily] = {
             name: GaugeMetricFamily(f"autopilot_campaign_{name}", doc, labels=labels)
             for name, doc, labels in (
@@ -50,6 +54,8 @@ class CampaignCollector(Collector):
                 ("rank_seconds", "ranking time of the latest plan", ["campaign"]),
                 ("loop_latency_seconds", "fit + rank of the latest plan", ["campaign"]),
                 ("best_value", "best scalar so far (as the planner sees it)", ["campaign"]),
+                ("plan_data_age_seconds", "plan freshness: how long the oldest measurement "
+                 "the newest plan has not used has waited (0: it used them all)", ["campaign"]),
                 ("seconds_since_activity", "time since the campaign last changed", ["campaign"]),
                 ("edge_seconds_since_seen", "time since its edge was last heard from",
                  ["campaign"]),
@@ -57,6 +63,7 @@ class CampaignCollector(Collector):
         by_status = GaugeMetricFamily("autopilot_campaigns", "campaigns by status",
                                       labels=["status"])
         counts = dict.fromkeys([s.value for s in CampaignStatus], 0)
+        live_ages = []
         for c in records:
             cid = [c.campaign_id]
             counts[c.status] = counts.get(c.status, 0) + 1
@@ -76,6 +83,10 @@ class CampaignCollector(Collector):
                     cid, float(stats.get("fit_s", 0.0)) + float(stats.get("rank_s", 0.0)))
             if isinstance(stats.get("best"), int | float):
                 fams["best_value"].add_metric(cid, float(stats["best"]))
+            if c.campaign_id in ages:
+                fams["plan_data_age_seconds"].add_metric(cid, ages[c.campaign_id])
+                if c.status not in FINAL:
+                    live_ages.append(ages[c.campaign_id])
             edge = edges.get(c.edge_id)
             if edge is not None:
                 fams["edge_seconds_since_seen"].add_metric(cid, max(0.0, now - edge["last_seen"]))
@@ -85,7 +96,19 @@ class CampaignCollector(Collector):
         up.add_metric([], 1.0)
         yield up
         yield by_status
+        yield _age_quantiles(live_ages)
         yield from fams.values()
+
+
+def _age_quantiles(ages: list[float]) -> GaugeMetricFamily:
+    """p50 / p95 / max of the live campaigns' plan data ages (absent without any)."""
+    fam = GaugeMetricFamily("autopilot_plan_data_age_seconds",
+                            "plan data age over the live campaigns with a plan, by quantile",
+                            labels=["quantile"])
+    if ages:
+        for q in (0.5, 0.95, 1.0):
+            fam.add_metric([str(q)], float(np.quantile(ages, q)))
+    return fam
 
 
 class MonitorMetrics:

@@ -18,6 +18,7 @@ from ..archive.content import Calibration
 from ..errors import PlannerError
 from ..scalarizers import SCALARIZERS, scalarize
 from ..state import CampaignRecord, Event, StateStore
+from ..state.freshness import PlanFreshness, plan_freshness
 
 
 def finite(values: NDArray[Any]) -> list[Any]:
@@ -73,20 +74,12 @@ def units(store: StateStore, record: CampaignRecord) -> dict[str, Any]:
             "grid_units": cal.pixel_units if calibrated else "grid points"}
 
 
-def freshness(store: StateStore, record: CampaignRecord) -> dict[str, Any] | None:
-    """How current the newest plan is: its age, and how many stored measurements its model
-    has not seen (``lag``)."""
-    plan = store.get_plan(record.campaign_id)
-    if plan is None:
-        return None
-    seen = int(plan.stats.get("n_observed", 0))
-    return {"model_version": plan.model_version, "created": plan.created,
-            "n_observed": seen, "n_train": int(plan.stats.get("n_train", 0)),
-            "lag": max(0, record.n_measured - seen)}
-
-
-def summary(store: StateStore, record: CampaignRecord) -> dict[str, Any]:
-    """One row of the campaign list."""
+def summary(store: StateStore, record: CampaignRecord,
+            fresh: PlanFreshness | None = None) -> dict[str, Any]:
+    """One row of the campaign list; ``plan_data_age_s``: how long the oldest measurement the
+    newest plan has not used has waited (0: the plan used them all; docs/monitor.md).
+    ``fresh``: the plan's freshness when the caller has read it already."""
+    fresh = fresh or plan_freshness(store, record)
     plan = store.get_plan(record.campaign_id)
     stats = plan.stats if plan is not None else {}
     latency = None
@@ -102,6 +95,7 @@ def summary(store: StateStore, record: CampaignRecord) -> dict[str, Any]:
         "n_measured": record.n_measured, "budget_points": budget,
         "progress": None if budget is None else min(1.0, record.n_measured / budget),
         "model_version": record.model_version, "loop_latency_s": latency,
+        "plan_data_age_s": None if fresh is None else fresh.data_age_s,
         "created": record.created, "last_activity": record.updated,
         "final": CampaignStatus(record.status) in FINAL,
         "waiting": str(record.stats.get("waiting") or ""),
@@ -112,11 +106,12 @@ def detail(store: StateStore, record: CampaignRecord) -> dict[str, Any]:
     """The campaign page's header: summary, settings, grid and vetoes."""
     grid = grid_of(record)
     config = {k: v for k, v in record.config.items() if k != "origin"}
-    return {**summary(store, record), "config": config,
+    fresh = plan_freshness(store, record)
+    return {**summary(store, record, fresh), "config": config,
             "grid": list(grid) if grid else None, "stride": stride_of(record),
             "patch_scale": int(record.config.get("patch_scale", 1) or 1),
             "vetoed": sorted([r, c] for r, c in store.vetoed_points(record.campaign_id)),
-            "units": units(store, record), "freshness": freshness(store, record)}
+            "units": units(store, record), "freshness": None if fresh is None else fresh.as_dict()}
 
 
 def _downsample(image: NDArray[Any], max_side: int) -> NDArray[np.float64]:

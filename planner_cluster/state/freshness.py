@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from .records import CampaignRecord, PlanRecord
 from .store import StateStore
 
-__all__ = ["CURSOR", "PlanFreshness", "data_age", "plan_freshness"]
+__all__ = ["CURSOR", "PlanFreshness", "data_age", "freshness_of", "plan_freshness"]
 
 #: The plan stats key naming the last measurement a plan was made with.
 CURSOR = "data_cursor"
@@ -61,11 +61,14 @@ class PlanFreshness:
 
 def plan_freshness(store: StateStore, record: CampaignRecord,
                    now: float | None = None) -> PlanFreshness | None:
-    """The freshness of ``record``'s newest plan (None before any plan). One stream read
-    when the plan is behind, none otherwise."""
+    """The freshness of ``record``'s newest plan (None before any plan)."""
     plan = store.get_plan(record.campaign_id)
-    if plan is None:
-        return None
+    return None if plan is None else freshness_of(store, record, plan, now)
+
+
+def freshness_of(store: StateStore, record: CampaignRecord, plan: PlanRecord,
+                 now: float | None = None) -> PlanFreshness:
+    """The freshness of ``plan``, read already: one stream read when it is behind."""
     seen = int(plan.stats.get("n_observed", 0))
     lag = max(0, record.n_measured - seen)
     oldest = None

@@ -15,16 +15,16 @@ const Draw = (() => {
   }
   function seconds(s) { return s < 90 ? `${s.toFixed(0)} s` : s < 5400 ? `${(s / 60).toFixed(0)} min` : `${(s / 3600).toFixed(1)} h`; }
 
-  // "plan v12 made 3 s ago from data 5 s old; the model saw 60 of 64 measurements (4 behind)"
+  // "plan v12 made 3 s ago; the model saw 60 of 64 measurements (4 behind, the oldest
+  // waiting 2 s)": the plan data age (docs/monitor.md) counts from the oldest one it has not used
   function freshness(S) {
     const f = S.detail.freshness;
     if (!f) return "no plan yet";
-    const now = Date.now() / 1000, parts = [`plan v${f.model_version} made ${seconds(Math.max(0, now - f.created))} ago`];
-    const newest = f.n_observed > 0 ? S.meas[f.n_observed - 1] : null;
-    if (newest && !S.detail.final) parts.push(`from data ${seconds(Math.max(0, now - newest.received))} old`);
-    parts.push(f.lag ? `the model saw ${f.n_observed} of ${S.detail.n_measured} measurements (${f.lag} behind)`
-                     : `the model saw all ${f.n_observed} measurements`);
-    return parts.join("; ");
+    const now = Date.now() / 1000, made = `plan v${f.model_version} made ${seconds(Math.max(0, now - f.created))} ago`;
+    if (!f.lag) return `${made}; the model saw all ${f.n_observed} measurements`;
+    const waiting = f.oldest_unplanned === null || S.detail.final ? ""
+      : `, the oldest waiting ${seconds(Math.max(0, now - f.oldest_unplanned))}`;
+    return `${made}; the model saw ${f.n_observed} of ${S.detail.n_measured} measurements (${f.lag} behind${waiting})`;
   }
 
   function facts(S) {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -159,9 +161,14 @@ def test_detail_says_how_fresh_the_plan_is(mon: Monitor) -> None:
     mon.store.put_plan("c1", PlanRecord(2, np.array([[5, 4]], np.int32),
                                         np.array([1.0], np.float32), "ei", 1000.0,
                                         {"n_observed": 3, "n_train": 3}))
-    f = mon.client.get("/api/campaigns/c1", headers=mon.as_("vic")).json()["freshness"]
+    before = time.time()
+    page = mon.client.get("/api/campaigns/c1", headers=mon.as_("vic")).json()
+    f = page["freshness"]
+    fourth = mon.store.read_measurements("c1")[3]
+    age = f.pop("data_age_s")
     assert f == {"model_version": 2, "created": 1000.0, "n_observed": 3, "n_train": 3,
-                 "lag": 1}  # four measurements stored, the model saw three
+                 "lag": 1, "oldest_unplanned": fourth.received}  # four stored, three seen
+    assert age >= before - fourth.received and page["plan_data_age_s"] >= age
 
 
 def test_list_marks_final_and_waiting_campaigns(mon: Monitor) -> None:

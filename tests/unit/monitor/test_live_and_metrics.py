@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 from typing import Any
+
+import numpy as np
 
 from planner_cluster.monitor import MonitorConfig, MonitorServer
 from planner_cluster.monitor.controls import ACQUISITIONS
+from planner_cluster.state import PlanRecord
 
 from .conftest import Monitor
 
@@ -92,6 +96,24 @@ def test_metrics_describe_campaigns_and_the_loop(mon: Monitor) -> None:
         assert line in text, line
     assert "autopilot_campaign_loop_latency_seconds{campaign=\"c1\"} 0.06" in text
     assert "autopilot_campaign_edge_seconds_since_seen{campaign=\"c1\"}" in text
+
+
+def test_metrics_say_how_long_new_data_waits_for_a_plan(mon: Monitor) -> None:
+    last = mon.store.read_measurements("c1")[-1]
+    mon.store.put_plan("c1", PlanRecord(2, np.array([[5, 5]], np.int32),
+                                        np.array([1.0], np.float32), "ei", time.time(),
+                                        {"n_observed": 4, "data_cursor": last.stream_id}))
+    first = mon.store.read_measurements("c2")[0]  # c2's plan has seen none of its four
+    before = time.time()
+    text = mon.client.get("/metrics", headers=mon.as_("vic")).text
+    assert 'autopilot_campaign_plan_data_age_seconds{campaign="c1"} 0.0' in text
+    ages = {line.split("} ")[0]: float(line.split("} ")[1]) for line in text.splitlines()
+            if line.startswith("autopilot_plan_data_age_seconds{")}
+    c2 = float(text.split('autopilot_campaign_plan_data_age_seconds{campaign="c2"} ')[1]
+               .split()[0])
+    assert c2 >= before - first.received > 0
+    assert ages['autopilot_plan_data_age_seconds{quantile="1.0"'] == c2
+    assert 0.0 <= ages['autopilot_plan_data_age_seconds{quantile="0.5"'] <= c2
 
 
 def test_public_metrics_when_configured(mon: Monitor) -> None:
