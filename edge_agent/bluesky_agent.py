@@ -32,7 +32,7 @@ import numpy.typing as npt
 from edge_agent.agent import EdgeAgent
 from edge_agent.config import EdgeConfig
 from edge_agent.errors import AcquisitionStopped, EdgeAgentError
-from edge_agent.instruments.base import InstrumentInfo
+from edge_agent.instruments.base import InstrumentInfo, ReportingBase
 from edge_agent.instruments.ophyd_driver import GridAxes
 from edge_agent.run_result import RunResult
 
@@ -49,7 +49,7 @@ class AskTimeout(EdgeAgentError, TimeoutError):
     """No point to measure within the wait (the planner has not planned one yet)."""
 
 
-class ToldInstrument:
+class ToldInstrument(ReportingBase):
     """An instrument whose spectra come from ``tell``: the edge asks, the RunEngine measures.
 
     Args:
@@ -68,19 +68,6 @@ class ToldInstrument:
         self._wanted: tuple[int, int] | None = None
         self._spectrum: npt.NDArray[np.float32] | None = None
         self._stopped = False
-        self._position: tuple[int, int] | None = None
-
-    @property
-    def info(self) -> InstrumentInfo:
-        return self._info
-
-    @property
-    def spectral_axis(self) -> npt.NDArray[np.float64]:
-        return self._axis
-
-    @property
-    def position(self) -> tuple[int, int] | None:
-        return self._position
 
     def scan(self) -> npt.NDArray[np.float32]:
         return self._image.copy()

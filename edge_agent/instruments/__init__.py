@@ -10,12 +10,13 @@ from edge_agent.instruments.base import (
     Instrument,
     InstrumentInfo,
     MovesProbe,
+    ReportingBase,
     Scans,
     Stoppable,
 )
 from edge_agent.instruments.registry import driver, drivers, make_instrument, parse_spec
 
 __all__ = [
-    "AcquiresSpectrum", "Describes", "Instrument", "InstrumentInfo", "MovesProbe", "Scans",
-    "Stoppable", "driver", "drivers", "make_instrument", "parse_spec",
+    "AcquiresSpectrum", "Describes", "Instrument", "InstrumentInfo", "MovesProbe",
+    "ReportingBase", "Scans", "Stoppable", "driver", "drivers", "make_instrument", "parse_spec",
 ]

@@ -130,6 +130,29 @@ class Closeable(Protocol):
     def close(self) -> None: ...
 
 
+class ReportingBase:
+    """A base for drivers: what they report, served from fields. :attr:`info` is ``_info`` (set
+    by the constructor), :attr:`spectral_axis` is ``_axis`` (a driver that computes its axis
+    overrides the property), :attr:`position` is ``_position`` (set by ``move_to``; ``None``
+    until the first move)."""
+
+    _info: InstrumentInfo
+    _axis: npt.NDArray[np.float64]
+    _position: tuple[int, int] | None = None
+
+    @property
+    def info(self) -> InstrumentInfo:
+        return self._info
+
+    @property
+    def spectral_axis(self) -> npt.NDArray[np.float64]:
+        return self._axis
+
+    @property
+    def position(self) -> tuple[int, int] | None:
+        return self._position
+
+
 @runtime_checkable
 class Instrument(Describes, Scans, MovesProbe, AcquiresSpectrum, Stoppable, Closeable,
                  Protocol):

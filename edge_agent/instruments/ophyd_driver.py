@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_agent.errors import AcquisitionStopped, ConfigError, InstrumentError
-from edge_agent.instruments.base import InstrumentInfo
+from edge_agent.instruments.base import InstrumentInfo, ReportingBase
 from edge_agent.instruments.registry import driver
 
 
@@ -90,7 +90,7 @@ def _field(device: Any, chosen: str | None) -> tuple[str, list[int]]:
     return key, [int(n) for n in described[key].get("shape", [])]
 
 
-class OphydMicroscope:
+class OphydMicroscope(ReportingBase):
     """Implements :class:`~edge_agent.instruments.base.Instrument` over :class:`OphydDevices`.
 
     Args:
@@ -104,7 +104,6 @@ class OphydMicroscope:
         self.devices = devices
         self.timeout_s = timeout_s
         self._stop = threading.Event()
-        self._position: tuple[int, int] | None = None
         self._spectrum_key, spectrum_shape = _field(devices.detector, devices.detector_field)
         self._image_key, image_shape = _field(devices.camera, devices.camera_field)
         if len(spectrum_shape) != 1:
@@ -124,19 +123,11 @@ class OphydMicroscope:
             attribution=devices.attribution)
 
     @property
-    def info(self) -> InstrumentInfo:
-        return self._info
-
-    @property
     def spectral_axis(self) -> npt.NDArray[np.float64]:
         axis = self.devices.spectral_axis
         if axis is None:
             return np.arange(self._info.spectrum_length, dtype=np.float64)
         return np.asarray(axis, dtype=np.float64)
-
-    @property
-    def position(self) -> tuple[int, int] | None:
-        return self._position
 
     def scan(self) -> npt.NDArray[np.float32]:
         return self._trigger_and_read(self.devices.camera, self._image_key, "the camera")

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_agent.errors import AcquisitionStopped, ConfigError, InstrumentError
-from edge_agent.instruments.base import InstrumentInfo
+from edge_agent.instruments.base import InstrumentInfo, ReportingBase
 from edge_agent.instruments.registry import driver
 
 #: The object id DTMicroscope's servers register their microscope under.
@@ -51,7 +51,7 @@ def twin_uri(target: str) -> str:
     return f"PYRO:{OBJECT_ID}@{host}:{port}"
 
 
-class ServedMicroscope:
+class ServedMicroscope(ReportingBase):
     """Implements :class:`~edge_agent.instruments.base.Instrument` over a Pyro5 proxy.
 
     Connecting takes one scan (the image's shape is part of ``info``; the first :meth:`scan`
@@ -66,7 +66,6 @@ class ServedMicroscope:
         self.uri = uri
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._position: tuple[int, int] | None = None
         self._proxy = Proxy(uri)
         self._proxy._pyroTimeout = timeout_s
         setup = setup or {}
@@ -98,18 +97,6 @@ class ServedMicroscope:
             channels=channels, axis_name=axis_name, axis_units=axis_units,
             signal_units=signal_units,
             attribution=" ".join(str(a) for a in described.get("attribution", [])))
-
-    @property
-    def info(self) -> InstrumentInfo:
-        return self._info
-
-    @property
-    def spectral_axis(self) -> npt.NDArray[np.float64]:
-        return self._axis
-
-    @property
-    def position(self) -> tuple[int, int] | None:
-        return self._position
 
     def scan(self) -> npt.NDArray[np.float32]:
         image, self._first_image = self._first_image, None

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_agent.errors import AcquisitionStopped, InstrumentError
-from edge_agent.instruments.base import InstrumentInfo
+from edge_agent.instruments.base import InstrumentInfo, ReportingBase
 from edge_agent.instruments.datasets import (
     BEPS_ATTRIBUTION,
     BEPS_FILE,
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DWELL_S = {"beps": 0.5, "beps_crop": 0.5, "eels": 0.05, "sts": 0.3}
 
 
-class ReplayMicroscope:
+class ReplayMicroscope(ReportingBase):
     """Plays back ``dataset``; implements :class:`~edge_agent.instruments.base.Instrument`.
 
     Args:
@@ -62,7 +62,6 @@ class ReplayMicroscope:
         self._rng = np.random.default_rng(seed)
         self._noise_std = float(noise) * float(np.std(dataset.spectra)) if noise else 0.0
         self._stop = threading.Event()
-        self._position: tuple[int, int] | None = None
         self._scanned = False
         image = dataset.image
         channels = (dataset.image_name or "image",) if image.ndim == 2 else tuple(
@@ -78,16 +77,8 @@ class ReplayMicroscope:
         )
 
     @property
-    def info(self) -> InstrumentInfo:
-        return self._info
-
-    @property
     def spectral_axis(self) -> npt.NDArray[np.float64]:
         return np.asarray(self.dataset.axis, dtype=np.float64)
-
-    @property
-    def position(self) -> tuple[int, int] | None:
-        return self._position
 
     def scan(self) -> npt.NDArray[np.float32]:
         self._scanned = True

@@ -3,6 +3,8 @@
 A real driver talks to the vendor's SDK in the same five places: ``info`` (what the instrument
 is), ``scan`` (the structural image), ``move_to`` / ``acquire`` (probe and spectrum), ``stop``
 (from any thread: end the dwell now) and ``close``. The edge agent checks nothing else.
+``ReportingBase`` serves ``info``, ``spectral_axis`` and ``position`` from the fields the
+constructor and ``move_to`` set.
 
 Spec: ``example:SAMPLE?size=24&journal=PATH`` (``SAMPLE`` is free text, reported back).
 ``journal``, if given, gets one line per command (scan, acquire, stop, close): how a facility
@@ -19,12 +21,12 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_agent.errors import AcquisitionStopped
-from edge_agent.instruments import InstrumentInfo
+from edge_agent.instruments import InstrumentInfo, ReportingBase
 
 SPECTRUM_LENGTH = 64
 
 
-class ExampleMicroscope:
+class ExampleMicroscope(ReportingBase):
     """Implements :class:`edge_agent.instruments.Instrument` for a synthetic sample."""
 
     def __init__(self, sample: str, size: int, dwell_s: float, journal: Path | None) -> None:
@@ -37,25 +39,12 @@ class ExampleMicroscope:
             dwell_s=dwell_s, axis_name="energy", axis_units="a.u.", signal_units="counts",
             channels=("peak position",))
         self._stop = threading.Event()
-        self._position: tuple[int, int] | None = None
         self._journal = journal
 
     def _note(self, line: str) -> None:
         if self._journal is not None:
             with self._journal.open("a", encoding="utf-8") as out:
                 out.write(f"{time.time():.3f} {line}\n")
-
-    @property
-    def info(self) -> InstrumentInfo:
-        return self._info
-
-    @property
-    def spectral_axis(self) -> npt.NDArray[np.float64]:
-        return self._axis
-
-    @property
-    def position(self) -> tuple[int, int] | None:
-        return self._position
 
     def scan(self) -> npt.NDArray[np.float32]:
         self._note("scan")
