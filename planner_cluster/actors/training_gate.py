@@ -125,7 +125,8 @@ def gate_on_node(prefix: str, node_id: str, pool: str, slots: int,
     from .supervisor import NAMESPACE
 
     if slots <= 0:
-        node = next((n for n in ray.nodes() if n["NodeID"] == node_id), None)
+        node = next((n for n in ray.nodes()  # type: ignore[no-untyped-call]
+                     if n["NodeID"] == node_id), None)
         resource = "GPU" if pool == "gpu" else "CPU"
         slots = max(1, int((node or {}).get("Resources", {}).get(resource, 1)))
     actor = ray.remote(TrainingGateActor).options(
