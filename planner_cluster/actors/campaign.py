@@ -20,18 +20,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import redis
 
 from protocol.lifecycle import is_final
 
 from ..campaign import CampaignSettings
-from ..campaign.settings import EXPLORATION_PARAM
-from ..errors import CampaignConfigError, PlannerError
+from ..errors import PlannerError
 from ..planning import PlanningCore
-from ..planning.vetoes import veto_points
-from ..state import PlanRecord, StateStore, StoredMeasurement
-from ..state.freshness import CURSOR
+from ..state import StateStore
+from .campaign_planner import CampaignPlanner
 from .training_gate import TrainingGate
 
 log = logging.getLogger(__name__)
@@ -136,7 +133,7 @@ class CampaignWorker:
         # vetoes are taken from the controls as they are applied (replay applies them at the
         # same plan); a restarted worker starts from every veto stored so far
         vetoed = self.store.vetoed_points(self.campaign_id) if control_cursor != "0-0" else set()
-        planner = _CampaignPlanner(self.store, self.campaign_id, core, vetoed)
+        planner = CampaignPlanner(self.store, self.campaign_id, core, vetoed)
         gate = self._training_gate()
         self._state["phase"] = "running"
         try:
@@ -155,7 +152,7 @@ class CampaignWorker:
         return TrainingGate(self.campaign_id, self.store.prefix, slots=self.training_slots,
                             device=self.device)
 
-    def _loop(self, planner: _CampaignPlanner, gate: TrainingGate | None,
+    def _loop(self, planner: CampaignPlanner, gate: TrainingGate | None,
               control_cursor: str) -> None:
         last_id = "0-0"
         while not self._stop.is_set():
@@ -193,7 +190,7 @@ class CampaignWorker:
                 self._finish(planner, gate, last_id, status)
                 return
 
-    def _replan(self, planner: _CampaignPlanner, gate: TrainingGate | None,
+    def _replan(self, planner: CampaignPlanner, gate: TrainingGate | None,
                 granted: bool) -> None:
         """Plan now if no fit is due (seed plans, re-ranks) or the slot is held; else queue
         for the slot, most stale first."""
@@ -212,7 +209,7 @@ class CampaignWorker:
             return
         self._state.update(model_version=planner.version, n_observed=planner.n_observed)
 
-    def _finish(self, planner: _CampaignPlanner, gate: TrainingGate | None, last_id: str,
+    def _finish(self, planner: CampaignPlanner, gate: TrainingGate | None, last_id: str,
                 status: str) -> None:
         """A last model on every measurement, so the final map uses all the data."""
         rest = self.store.read_measurements(self.campaign_id, last_id)
@@ -226,104 +223,3 @@ class CampaignWorker:
                 return
         self._state.update(phase=status, model_version=planner.version,
                            n_observed=planner.n_observed)
-
-
-class _CampaignPlanner:
-    """The adapter between Redis and the campaign's :class:`PlanningCore`: measurements and
-    controls in, plans, predictions and events out. No decision is made here."""
-
-    def __init__(self, store: StateStore, campaign_id: str, core: PlanningCore,
-                 vetoed: set[tuple[int, int]]) -> None:
-        self.store = store
-        self.campaign_id = campaign_id
-        self.core = core
-        self.vetoed = set(vetoed)
-        self.dirty = True  # something changed since the last plan
-        self.cursor = "0-0"  # stream id of the last measurement added
-        self.waiting_since: float | None = None  # oldest measurement no plan has used yet
-
-    @property
-    def version(self) -> int:
-        return self.core.version
-
-    @property
-    def n_observed(self) -> int:
-        return self.core.n_observed
-
-    def add(self, measurements: list[StoredMeasurement]) -> None:
-        if not measurements:
-            return
-        self.cursor = measurements[-1].stream_id
-        if self.waiting_since is None:
-            self.waiting_since = measurements[0].received
-        seen = self.core.n_observed
-        result = self.core.observe([[m.row, m.col] for m in measurements],
-                                   [m.spectrum for m in measurements])
-        if result.reasons:
-            log.warning("campaign %s: %s", self.campaign_id, "; ".join(result.reasons))
-            self.store.publish_event(self.campaign_id, "scalarizer_error", {
-                "scalarizer": self.core.settings.scalarizer, "reasons": result.reasons,
-                "unscored": result.unscored[:20].tolist(),
-                "skipped": result.skipped[:20].tolist()})
-        self.dirty = self.dirty or self.core.n_observed > seen
-
-    def apply_control(self, control: dict[str, Any]) -> None:
-        action, args = control.get("action"), control.get("args", {}) or {}
-        changes: dict[str, Any] = {}
-        policy = self.core.settings.acquisition
-        if action == "set_scalarizer":
-            changes["scalarizer"] = {"name": args["name"], "params": args.get("params", {})}
-        elif action == "set_acquisition":
-            changes["acquisition"] = {"name": args["name"],
-                                      "maximize": args.get("maximize", policy.maximize),
-                                      "params": args.get("params", {})}
-        elif action == "set_exploration":
-            param = EXPLORATION_PARAM.get(policy.name)  # ucb: beta; ei/pi: xi; others: none
-            if param is None:
-                raise CampaignConfigError(f"{policy.name} has no exploration weight")
-            changes["acquisition"] = {"name": policy.name, "maximize": policy.maximize,
-                                      "params": {**policy.params, param: float(args["weight"])}}
-        elif action == "veto":
-            self.vetoed |= veto_points(args, self.core.candidates.grid_shape)
-            self.dirty = True
-            self._replanned(control, {}, {})
-            return
-        else:
-            return
-        record = self.store.require_campaign(self.campaign_id)
-        new = CampaignSettings.from_config({**record.config, **changes})  # refuse before saving
-        if action == "set_scalarizer":
-            self.core.set_objective(new.scalarizer, new.scalarizer_params)
-        else:
-            self.core.set_policy(new.acquisition)
-        self.store.update_config(self.campaign_id, changes)
-        self.dirty = True
-        self._replanned(control, changes, {k: record.config[k] for k in changes
-                                           if k in record.config})
-        self.store.publish_event(self.campaign_id, "control_result", {
-            "control_id": control.get("control_id", ""), "status": "accepted",
-            "detail": "applied by the planner", "by": "planner"})
-
-    def _replanned(self, control: dict[str, Any], changes: dict[str, Any],
-                   previous: dict[str, Any]) -> None:
-        """Record that ``control`` is applied: it takes effect at the next plan (the archive
-        and ``autopilot replay`` read this event, docs/archive.md)."""
-        self.store.publish_event(self.campaign_id, "replanned", {
-            "reason": control.get("action"), "control_id": control.get("control_id", ""),
-            "changes": changes, "previous": previous, "model_version": self.core.version})
-
-    def replan(self) -> None:
-        vetoed = sorted(self.vetoed)
-        decision = self.core.plan(exclude=vetoed or None)
-        stats: dict[str, Any] = {**decision.stats(), "n_observed": decision.n_observed,
-                                 CURSOR: self.cursor}
-        if decision.kind == "model":
-            assert decision.mean is not None and decision.variance is not None
-            stats["best"] = self.core.best_value()
-            self.store.put_predictions(self.campaign_id, decision.version, decision.mean,
-                                       decision.variance)
-        self.store.put_plan(self.campaign_id, PlanRecord(
-            decision.version, decision.points.astype(np.int32),
-            decision.scores.astype(np.float32), decision.acquisition, time.time(), stats))
-        self.dirty = False
-        self.waiting_since = None
