@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import redis as redis_lib
 import typer
@@ -17,6 +19,9 @@ from autopilot_cli.exit_codes import ExitCode
 
 from .config import ConfigError, load_config
 from .errors import PlannerError
+
+if TYPE_CHECKING:
+    from .state import StateStore
 
 planner_app = new_app("Run the planner: gateway, Redis state, Ray campaign actors.")
 campaigns_app = new_app("List campaigns and their state; export one to an archive.")
@@ -121,35 +126,46 @@ def planner(
              "is --redis right?", ExitCode.UNREACHABLE)
 
 
-def open_store(config_file: str | None, redis_url: str | None, prefix: str | None,
-               password_file: str | None = None) -> Any:
-    """The state store named by the flags and config, answering a ping; a mistake or an
-    unreachable Redis ends the command with one line."""
+@contextmanager
+def connected_store(url: str, prefix: str, *, password: str | None,
+                    ssl: dict[str, str] | None = None, ping: bool = True
+                    ) -> Iterator[StateStore]:
+    """The state store at ``url`` for a ``with`` block, closed when it ends. With ``ping``, one
+    whose Redis answers; a missing URL or an unreachable Redis ends the command with one line
+    saying why."""
     from .state import StateStore
 
-    config = load_config(config_file, overrides={"redis_url": redis_url, "redis_prefix": prefix,
-                                                 "redis_password_file": password_file})
-    if not config.redis_url:
+    if not url:
         fail("--redis URL is required: the planner's Redis, e.g. redis://HOST:6379")
-    return answering(StateStore.connect(config.redis_url, config.redis_prefix,
-                                        password=config.redis_password(),
-                                        ssl=config.redis_ssl()), config.redis_url)
+    store = StateStore.connect(url, prefix, password=password, ssl=ssl)
+    try:
+        if ping:
+            _check_answers(store, url)
+        yield store
+    finally:
+        store.close()
 
 
-def answering(store: Any, url: str) -> Any:
-    """``store`` if its Redis answers a ping; else it is closed and the command ends with
-    one line saying why."""
+def _check_answers(store: StateStore, url: str) -> None:
     try:
         store.ping()
     except redis_lib.AuthenticationError as exc:
-        store.close()
         fail(f"Redis at {redact(url)} refused access ({exc}); check "
              "--redis-password-file")
     except redis_lib.RedisError as exc:
-        store.close()
         fail(f"cannot reach Redis at {redact(url)} ({exc}); is it running, and is --redis "
              "right?", ExitCode.UNREACHABLE)
-    return store
+
+
+@contextmanager
+def planner_store(config_file: str | None, redis_url: str | None, prefix: str | None,
+                  password_file: str | None = None) -> Iterator[StateStore]:
+    """:func:`connected_store` for the planner's Redis, named by the flags and config."""
+    config = load_config(config_file, overrides={"redis_url": redis_url, "redis_prefix": prefix,
+                                                 "redis_password_file": password_file})
+    with connected_store(config.redis_url, config.redis_prefix, password=config.redis_password(),
+                         ssl=config.redis_ssl()) as store:
+        yield store
 
 
 @campaigns_app.callback(invoke_without_command=True)
@@ -168,12 +184,12 @@ def campaigns(
     from rich.console import Console
     from rich.table import Table
 
-    store = open_store(config_file, redis, prefix, redis_password_file)
     table = Table("campaign", "status", "owner", "edge", "points", "model", "updated")
-    for c in store.list_campaigns():
-        table.add_row(c.campaign_id, c.status, c.owner, c.edge_id, str(c.n_measured),
-                      str(c.model_version), time.strftime("%H:%M:%S", time.localtime(c.updated)))
-    store.close()
+    with planner_store(config_file, redis, prefix, redis_password_file) as store:
+        for c in store.list_campaigns():
+            table.add_row(c.campaign_id, c.status, c.owner, c.edge_id, str(c.n_measured),
+                          str(c.model_version),
+                          time.strftime("%H:%M:%S", time.localtime(c.updated)))
     Console().print(table)
 
 
@@ -195,13 +211,11 @@ def export(
 
     if out.exists() and not force:
         fail(f"{out} exists; pass --force to overwrite it")
-    store = open_store(config_file, redis, prefix, redis_password_file)
-    try:
-        a = export_campaign(store, campaign_id, out)
-    except ExportError as exc:
-        fail(str(exc), ExitCode.FAILED)
-    finally:
-        store.close()
+    with planner_store(config_file, redis, prefix, redis_password_file) as store:
+        try:
+            a = export_campaign(store, campaign_id, out)
+        except ExportError as exc:
+            fail(str(exc), ExitCode.FAILED)
     typer.echo(f"{out}: campaign {campaign_id} ({a.status}), {len(a.coords)} measurements, "
                f"{len(a.schedule['version'])} plans, {len(a.controls)} controls")
 

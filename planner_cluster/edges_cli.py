@@ -16,7 +16,7 @@ import typer
 from autopilot_cli.app import fail, new_app, run_app
 from autopilot_cli.exit_codes import ExitCode
 
-from .cli import PLANNER_ERRORS, ConfigOpt, PrefixOpt, RedisOpt, RedisPasswordOpt, open_store
+from .cli import PLANNER_ERRORS, ConfigOpt, PrefixOpt, RedisOpt, RedisPasswordOpt, planner_store
 
 edges_app = new_app("Issue, rotate, revoke and list the keys that identify each edge to the "
                     "planner.")
@@ -40,13 +40,11 @@ def add(
 
     if out.exists() and not force:
         fail(f"{out} exists; pass --force to overwrite it")
-    store = open_store(config_file, redis, prefix, redis_password_file)
-    try:
-        key = EdgeCredentials(store).issue(edge_id, replace=rotate)
-    except StateError as exc:
-        fail(str(exc))
-    finally:
-        store.close()
+    with planner_store(config_file, redis, prefix, redis_password_file) as store:
+        try:
+            key = EdgeCredentials(store).issue(edge_id, replace=rotate)
+        except StateError as exc:
+            fail(str(exc))
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(key + b"\n")
@@ -64,11 +62,8 @@ def revoke(
     """Revoke EDGE_ID's key: its messages are refused from now on (its campaigns stay)."""
     from .state.credentials import EdgeCredentials
 
-    store = open_store(config_file, redis, prefix, redis_password_file)
-    try:
+    with planner_store(config_file, redis, prefix, redis_password_file) as store:
         found = EdgeCredentials(store).revoke(edge_id)
-    finally:
-        store.close()
     if not found:
         fail(f"no edge {edge_id!r} was issued a key (autopilot edges list shows them)",
              ExitCode.FAILED)
@@ -88,11 +83,8 @@ def list_edges(
 
     from .state.credentials import EdgeCredentials
 
-    store = open_store(config_file, redis, prefix, redis_password_file)
-    try:
+    with planner_store(config_file, redis, prefix, redis_password_file) as store:
         creds = EdgeCredentials(store).list()
-    finally:
-        store.close()
     table = Table("edge", "issued", "state")
     for c in creds:
         table.add_row(c.edge_id, time.strftime("%Y-%m-%d %H:%M", time.localtime(c.created)),

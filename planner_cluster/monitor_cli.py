@@ -10,6 +10,7 @@ import logging
 import signal
 import sys
 import threading
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +21,14 @@ from autopilot_cli.addresses import redact
 from autopilot_cli.app import fail, new_app, run_app, setup_logging
 from autopilot_cli.exit_codes import ExitCode
 
-from .cli import PLANNER_ERRORS, ConfigOpt, PrefixOpt, RedisOpt, RedisPasswordOpt, answering
+from .cli import (
+    PLANNER_ERRORS,
+    ConfigOpt,
+    PrefixOpt,
+    RedisOpt,
+    RedisPasswordOpt,
+    connected_store,
+)
 from .monitor.config import MonitorConfig, load_monitor_config
 from .state import StateError, StateStore
 from .state.users import ROLES, UserStore, hash_password
@@ -40,13 +48,11 @@ def _config(config_file: str | None, redis: str | None, prefix: str | None,
         **more})
 
 
-def _store(config: MonitorConfig, *, ping: bool = True) -> StateStore:
-    """The planner's state store; with ``ping``, one that answers (else one line, exit 6)."""
-    if not config.redis_url:
-        fail("--redis URL is required: the planner's Redis, e.g. redis://HOST:6379")
-    store = StateStore.connect(config.redis_url, config.redis_prefix,
-                               password=config.redis_password())
-    return answering(store, config.redis_url) if ping else store
+def _store(config: MonitorConfig, *, ping: bool = True) -> AbstractContextManager[StateStore]:
+    """The planner's state store for a ``with`` block; with ``ping``, one that answers (else
+    one line, exit 6)."""
+    return connected_store(config.redis_url, config.redis_prefix,
+                           password=config.redis_password(), ping=ping)
 
 
 @monitor_app.command("serve")
@@ -66,30 +72,28 @@ def serve(
     config = _config(config_file, redis, prefix, redis_password_file, bind=bind,
                      users_file=users, log_level=log_level)
     setup_logging(config.log_level)
-    store = _store(config, ping=False)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    try:
+    with _store(config, ping=False) as store:
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
         try:
-            store.ping()
-        except redis_lib.RedisError as exc:  # it may come up later: serve, answering 503
-            log.warning("Redis at %s does not answer (%s); the monitor answers 503 until it "
-                        "does", redact(config.redis_url), exc)
-        server = MonitorServer(config, store).start_in_thread()
-        log.info("monitor on %s (API docs at /api/docs)", server.url)
-        while not stop.wait(1.0):
-            if not server.alive:
-                fail("the web server stopped; see the log above", ExitCode.FAILED)
-        server.stop()
-    except RuntimeError as exc:
-        fail(str(exc))
-    finally:
-        store.close()
+            try:
+                store.ping()
+            except redis_lib.RedisError as exc:  # it may come up later: serve, answering 503
+                log.warning("Redis at %s does not answer (%s); the monitor answers 503 until "
+                            "it does", redact(config.redis_url), exc)
+            server = MonitorServer(config, store).start_in_thread()
+            log.info("monitor on %s (API docs at /api/docs)", server.url)
+            while not stop.wait(1.0):
+                if not server.alive:
+                    fail("the web server stopped; see the log above", ExitCode.FAILED)
+            server.stop()
+        except RuntimeError as exc:
+            fail(str(exc))
 
 
 @monitor_app.command("add-user")
@@ -110,16 +114,13 @@ def add_user(
     if role not in ROLES:
         fail(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     config = _config(config_file, redis, prefix, redis_password_file)
-    store = _store(config)
-    try:
+    with _store(config) as store:
         users = UserStore(store)
         pw = None
         if password_file:
             pw = hash_password(password_file.read_text().strip(), config.pbkdf2_iterations)
         user = users.put_user(name, role, campaign or [], password_hash=pw)
         token, _ = users.issue_token(user.name, _ttl(ttl_days, config), label="cli")
-    finally:
-        store.close()
     print(f"user {user.name} ({user.role}); token (shown once):", file=sys.stderr)
     typer.echo(token)
 
@@ -139,11 +140,8 @@ def token(
 ) -> None:
     """Issue another token for a user (printed once)."""
     config = _config(config_file, redis, prefix, redis_password_file)
-    store = _store(config)
-    try:
+    with _store(config) as store:
         issued, _ = UserStore(store).issue_token(name, _ttl(ttl_days, config), label="cli")
-    finally:
-        store.close()
     typer.echo(issued)
 
 
@@ -155,13 +153,10 @@ def list_users(
     redis_password_file: RedisPasswordOpt = None,
 ) -> None:
     """List users: name, role, campaigns, password or token only."""
-    store = _store(_config(config_file, redis, prefix, redis_password_file))
-    try:
+    with _store(_config(config_file, redis, prefix, redis_password_file)) as store:
         for u in UserStore(store).list_users():
             typer.echo(f"{u.name}\t{u.role}\t{','.join(u.campaigns) or '-'}\t"
                        f"{'password' if u.has_password else 'token only'}")
-    finally:
-        store.close()
 
 
 @monitor_app.command("remove-user")
@@ -173,11 +168,8 @@ def remove_user(
     redis_password_file: RedisPasswordOpt = None,
 ) -> None:
     """Remove a user and revoke their tokens."""
-    store = _store(_config(config_file, redis, prefix, redis_password_file))
-    try:
+    with _store(_config(config_file, redis, prefix, redis_password_file)) as store:
         found = UserStore(store).delete_user(name)
-    finally:
-        store.close()
     if not found:
         fail(f"no user {name!r} (autopilot monitor users lists them)", ExitCode.FAILED)
 
