@@ -10,7 +10,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
@@ -18,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil  # type: ignore[import-untyped]
 import pytest
 
 from planner_cluster.demo_cli import replay_main
 
 from ..conftest import wait_for
+from .demo_harness import start_demo, stop_mid_campaign
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -37,20 +36,11 @@ def _demo(out: Path, *extra: str) -> list[str]:
             str(out), *wait, *extra]
 
 
-def _start(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
-    """In its own session (a Ctrl-C there is ours to send), in the log's folder (not the
-    checkout, whose build metadata may be stale)."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="120")
-    with log.open("wb") as fh:  # the child keeps its own handle
-        return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True, cwd=log.parent)
-
-
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[Path]:
     out = tmp_path_factory.mktemp("demo") / "run"
     log = out.parent / "demo.out"
-    proc = _start(_demo(out, "--dwell", "0", "--wait"), log)
+    proc = start_demo(_demo(out, "--dwell", "0", "--wait"), log)
     try:
         wait_for(lambda: "press Ctrl-C to stop it" in log.read_text() or proc.poll() is not None,
                  timeout=200, what="the demo holding its dashboard after the results")
@@ -146,53 +136,18 @@ def test_replay_refuses_a_file_that_is_not_an_archive(tmp_path: Path) -> None:
     assert replay_main([str(tmp_path / "x.h5")]) == 2
 
 
-def _descendants(pid: int) -> list[Any]:
-    try:
-        return list(psutil.Process(pid).children(recursive=True))
-    except psutil.NoSuchProcess:
-        return []
-
-
-def _cmdline(p: Any) -> str:
-    try:
-        return " ".join(p.cmdline())
-    except psutil.Error:  # gone, or a zombie
-        return ""
-
-
-def _alive(p: Any) -> bool:
-    try:
-        return bool(p.is_running() and p.status() != psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return False
-
-
 def test_ctrl_c_mid_campaign_leaves_no_process_behind(demo_run: Path, tmp_path: Path) -> None:
     """Also the second run right after the first (the module's demo)."""
     log = tmp_path / "demo.out"
-    proc = _start(_demo(tmp_path / "run", "--dwell", "0.2", "--steps", "200"), log)
-    try:
-        def mid_campaign() -> list[Any]:
-            procs = _descendants(proc.pid)
-            lines = [_cmdline(p) for p in procs]
-            edge = any(" edge run " in line for line in lines)
-            actor = any("CampaignWorker" in line for line in lines)
-            return procs if edge and actor else []
+    proc = start_demo(_demo(tmp_path / "run", "--dwell", "0.2", "--steps", "200"), log)
 
-        children = wait_for(mid_campaign, timeout=150, interval=0.2, what="a running campaign")
+    def ctrl_c(children: list[Any]) -> None:
         assert proc.poll() is None
         # What Ctrl-C on a terminal does: SIGINT to the whole foreground process group (the
         # demo, its Redis, Ray's processes; the edge and the monitor have their own).
         os.killpg(proc.pid, signal.SIGINT)
-        code = proc.wait(120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    text = log.read_text()
-    assert code == 130, text[-3000:]
-    wait_for(lambda: not [p for p in children if _alive(p)], timeout=30,
-             what="every process the demo started to end")
+
+    stop_mid_campaign(proc, log, ctrl_c)
     assert (tmp_path / "run" / "campaign.h5").is_file()  # the partial campaign is kept
     edge_log = (tmp_path / "run" / "edge.log").read_text()
     assert "0 still spooled" in edge_log  # a clean stop: everything measured was stored
