@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from enum import Enum
 
-from edge_agent.errors import StateTransitionError
+from edge_agent.transitions import next_state
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +59,7 @@ class LinkPhases:
         Raises:
             StateTransitionError: unknown transition, or not allowed from the current phase.
         """
-        if transition not in TRANSITIONS:
-            raise StateTransitionError(f"unknown link transition {transition!r}; known: "
-                                       f"{sorted(TRANSITIONS)}", event=transition,
-                                       state=self.phase.value)
-        sources, target = TRANSITIONS[transition]
-        if self.phase not in sources:
-            raise StateTransitionError(
-                f"link cannot {transition} while {self.phase.value}; {transition} applies when "
-                f"{' or '.join(sorted(s.value for s in sources))}",
-                event=transition, state=self.phase.value)
+        target = next_state(TRANSITIONS, self.phase, transition, machine="link")
         if target is not self.phase:
             log.debug("link %s -[%s]-> %s", self.phase.value, transition, target.value)
         self.phase = target

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from enum import Enum
 
-from edge_agent.errors import StateTransitionError
+from edge_agent.transitions import next_state
 
 log = logging.getLogger(__name__)
 
@@ -93,18 +93,9 @@ class RunState:
         Raises:
             StateTransitionError: unknown transition, or not allowed from the current state.
         """
-        if transition not in TRANSITIONS:
-            raise StateTransitionError(f"unknown transition {transition!r}; known: "
-                                       f"{sorted(TRANSITIONS)}", event=transition,
-                                       state=self._state.value)
-        sources, target = TRANSITIONS[transition]
         with self._lock:
             old = self._state
-            if old not in sources:
-                raise StateTransitionError(
-                    f"cannot {transition} while {old.value}; {transition} applies when "
-                    f"{' or '.join(sorted(s.value for s in sources))}",
-                    event=transition, state=old.value)
+            target = next_state(TRANSITIONS, old, transition)
             self._state = target
             self.reason = reason
         log.info("state %s -[%s]-> %s%s", old.value, transition, target.value,
