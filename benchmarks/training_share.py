@@ -15,12 +15,13 @@ campaign has its first model (the actors' cold start is not counted):
   has not used arrived; sampled every 0.1 s per campaign, p50 / p95 over all samples;
 - **data -> plan**: per measurement, the time from its arrival to the first plan that used
   it (p50 / p95);
-- **model versions** per campaign trained in the window (min / median / max).
+- **model versions** per campaign trained in the window (min / median / max), and the median
+  fit time of those models (with N fits at once on a shared machine, each takes longer).
 
 Each N runs twice: with the training gate (``training_slots = 0``: one fit per CPU, most
 stale plan first) and without it (``training_slots = 1000``: every campaign with new data
-trains at once, as before the gate). The machine's load average is recorded: on a shared
-machine other processes take cores too.
+trains at once, as before the gate); ``--modes`` also takes a number of slots. The machine's
+load average is recorded: on a shared machine other processes take cores too.
 
 Run: .venv/bin/python benchmarks/training_share.py [--campaigns 4,8,16] [--seconds 60]
 """
@@ -51,7 +52,11 @@ from protocol import transport  # noqa: E402
 
 KEY = b"training-share-benchmark-key-0123456789"
 HEARTBEAT_S = 2.0
-MODES = {"gate": 0, "no gate": 1000}  # training_slots
+MODES = {"gate": 0, "no gate": 1000}  # training_slots; a number: that many slots
+
+
+def slots_of(mode: str) -> int:
+    return MODES[mode] if mode in MODES else int(mode)
 
 
 def _planner(overrides: dict[str, Any], ready: Any, stop: Any) -> None:
@@ -147,8 +152,8 @@ def freshness_of_run(store: StateStore, campaign: str, t0: float,
     for i in np.flatnonzero((received >= t0) & (received <= t1)):
         later = np.flatnonzero((used > i) & (times >= received[i]))
         waits.append(times[later[0]] - received[i] if later.size else t1 - received[i])
-    fits = [v for t, _, v, fit in plans if t0 <= t <= t1 and fit > 0]
-    return {"ages": ages, "waits": waits, "models": len(fits),
+    fits = [fit for t, _, _, fit in plans if t0 <= t <= t1 and fit > 0]
+    return {"ages": ages, "waits": waits, "models": len(fits), "fits": fits,
             "measured": int(((received >= t0) & (received <= t1)).sum())}
 
 
@@ -163,7 +168,7 @@ def run(n: int, mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any
                      "data_dir": str(tmp / f"planner-{n}"), "ray_num_cpus": args.cpus,
                      "ray_memory_mb": 4096, "actor_cpus": args.actor_cpus,
                      "max_active_campaigns": 64, "max_live_campaigns_per_edge": 64,
-                     "training_slots": MODES[mode]}
+                     "training_slots": slots_of(mode)}
         ready, stop = mp.Event(), mp.Event()
         planner = mp.Process(target=_planner, args=(overrides, ready, stop))
         planner.start()
@@ -195,7 +200,8 @@ def run(n: int, mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any
     ages = np.concatenate([r["ages"] for r in per.values()])
     waits = np.concatenate([r["waits"] for r in per.values()])
     models = [r["models"] for r in per.values()]
-    return {"campaigns": n, "mode": mode, "training_slots": MODES[mode],
+    fits = np.concatenate([r["fits"] for r in per.values()])
+    return {"campaigns": n, "mode": mode, "training_slots": slots_of(mode),
             "rate_per_campaign": args.rate, "window_s": args.seconds,
             "warmup_s": round(warm_s, 1), "load_before": load_before, "load_after": load_after,
             "measured": sum(r["measured"] for r in per.values()),
@@ -205,14 +211,16 @@ def run(n: int, mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any
             "wait_p95_s": float(np.percentile(waits, 95)) if waits.size else None,
             "models_min": int(min(models)), "models_median": float(np.median(models)),
             "models_max": int(max(models)),
-            "per_campaign": {x: {k: v for k, v in r.items() if k not in ("ages", "waits")}
+            "fit_p50_s": float(np.median(fits)) if fits.size else None,
+            "per_campaign": {x: {k: v for k, v in r.items() if k not in ("ages", "waits", "fits")}
                              for x, r in per.items()}}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--campaigns", default="4,8,16")
-    ap.add_argument("--modes", default="gate,no gate")
+    ap.add_argument("--modes", default="gate,no gate",
+                    help="gate (training_slots 0), no gate (1000), or a number of slots")
     ap.add_argument("--rate", type=float, default=2.0, help="measurements/s per campaign")
     ap.add_argument("--seconds", type=float, default=60.0, help="the measured window")
     ap.add_argument("--warmup", type=float, default=600.0,
@@ -234,12 +242,14 @@ def main() -> None:
     print_table(f"Campaigns x plan freshness: BEPS replay, {args.rate:g} measurements/s per "
                 f"campaign, {args.seconds:g} s window, local Ray with {args.cpus} CPUs",
                 ["campaigns", "training", "plan data age p50 / p95 s", "data -> plan p50 / p95 s",
-                 "models per campaign min / median / max", "measured", "load (1 min)"],
+                 "models per campaign min / median / max", "fit p50 s", "measured",
+                 "load (1 min)"],
                 [[r["campaigns"], r["mode"], f"{r['age_p50_s']:.2f} / {r['age_p95_s']:.2f}",
                   "-" if r["wait_p50_s"] is None else
                   f"{r['wait_p50_s']:.2f} / {r['wait_p95_s']:.2f}",
                   f"{r['models_min']} / {r['models_median']:g} / {r['models_max']}",
-                  r["measured"], f"{r['load_before'][0]:.1f} -> {r['load_after'][0]:.1f}"]
+                  "-" if r["fit_p50_s"] is None else f"{r['fit_p50_s']:.2f}", r["measured"],
+                  f"{r['load_before'][0]:.1f} -> {r['load_after'][0]:.1f}"]
                  for r in rows])
     at16 = [r["age_p50_s"] <= 2.0 for r in rows if r["campaigns"] >= 16 and r["mode"] == "gate"]
     targets = {"16_campaigns_age_p50_le_2s": all(at16) if at16 else None}
