@@ -188,14 +188,15 @@ class Conversation(LinkKeeper):
             elif todo is Reaction.DROP:
                 self.ctx.outbox.reject(sent.seq, err.code, err.message)
         elif sent.kind == "scan":
-            if todo is Reaction.DROP:
+            if err.code == p.ErrorCode.NO_CAPACITY.value:  # as the spec says: after retry_after_s
+                wait = _seconds(err.detail.get("retry_after_s"), self.cfg.resend_after_s)
+                log.warning("the planner has no capacity for this campaign yet; the scan is "
+                            "sent again in %g s", wait)
+                self.scan.retry_after(now, wait)
+            elif todo is Reaction.DROP:
                 self.ctx.fail(f"planner refused the structural scan: {err.message}")
             elif todo is Reaction.RESEND_NOW:
                 self.scan.resend_now()
-        elif sent.kind == "scan" and err.code == p.ErrorCode.NO_CAPACITY.value:
-            wait = err.detail.get("retry_after_s", self.cfg.resend_after_s)
-            log.warning("the planner has no capacity for this campaign yet; the scan is sent "
-                        "again in %s s", wait)
         elif sent.kind == "campaign_start" and todo is Reaction.DROP:
             self.ctx.fail(f"planner refused campaign_start: {err.message}", err.code)
 
@@ -243,3 +244,10 @@ class Conversation(LinkKeeper):
             if not self._send(body, "measurement", seq=item.seq, session_id=item.session):
                 break  # the link is down; everything is requeued
             outbox.sent(seq, now)
+
+
+def _seconds(value: object, default: float) -> float:
+    """A wait the planner sent, if it is a usable number of seconds (capped at an hour)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 3600:
+        return float(value)
+    return default

@@ -24,6 +24,7 @@ class ScanDelivery:
         needed: the agent must scan again (the planner lost a scan no longer held here).
         seq: the scan message's seq (-1: none given yet).
         sent_at: when it was last sent on this link (``None``: due now).
+        not_before: the planner asked for it again no earlier than this (``no_capacity``).
     """
 
     def __init__(self, spool: Spool, campaign: str, resend_after_s: float) -> None:
@@ -35,6 +36,7 @@ class ScanDelivery:
         self.needed = False
         self.seq = -1
         self.sent_at: float | None = None
+        self.not_before = 0.0
 
     def ready(self, image: np.ndarray[Any, Any]) -> None:
         """The instrument scanned: hold the image unless the planner already has one."""
@@ -42,11 +44,17 @@ class ScanDelivery:
             self.image = image
 
     def due(self, now: float) -> np.ndarray[Any, Any] | None:
-        """The image to send now: held, not acked, and not sent within ``resend_after_s``."""
-        if self.acked or (self.sent_at is not None
-                          and now - self.sent_at < self._resend_after_s):
+        """The image to send now: held, not acked, not sent within ``resend_after_s`` and
+        not held back by the planner."""
+        if self.acked or now < self.not_before or (
+                self.sent_at is not None and now - self.sent_at < self._resend_after_s):
             return None
         return self.image
+
+    def retry_after(self, now: float, wait_s: float) -> None:
+        """The planner cannot take the scan yet (``no_capacity``): send it again in
+        ``wait_s``, not before."""
+        self.sent_at, self.not_before = None, now + max(0.0, wait_s)
 
     def mark_acked(self) -> None:
         self.acked, self.image = True, None

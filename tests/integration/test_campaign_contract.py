@@ -191,3 +191,23 @@ def test_an_edge_stops_when_the_planner_ends_the_campaign_and_keeps_the_rest(
     with Spool(tmp_path / "spool") as spool:
         assert spool.count == result.pending and spool.rejected_count() == result.rejected
     assert result.acked == 3 and result.measured == 3 + result.pending + result.rejected
+
+
+def test_an_edge_waiting_for_capacity_resends_its_scan_when_the_planner_says(
+        store: StateStore, tmp_path: Path) -> None:
+    """``no_capacity`` carries ``retry_after_s``: the edge resends its scan after that long,
+    not after its own (here very long) resend interval."""
+    with running_gateway(store, heartbeat_s=0.5, max_active_campaigns=1,
+                         retry_after_s=0.5) as (_gw, endpoint):
+        other = EdgeClient(endpoint)
+        other.request(p.Hello(other.edge_id, {"name": "t"}), p.Welcome)
+        start(other, "c0")  # holds the only place
+        run = start_agent(_edge(endpoint, tmp_path, resend_after_s=600.0))
+        wait_for(lambda: (c := store.get_campaign("c1")) is not None
+                 and c.stats.get("waiting") == "capacity", 60, what="c1 waiting for capacity")
+        store.transition("c0", "finish")  # a place frees
+        wait_for(lambda: store.require_campaign("c1").status == "running", 60,
+                 what="the scan resent after retry_after_s")
+        run.agent.submit("abort")
+        run.join(60)
+        other.close()
