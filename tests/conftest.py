@@ -63,11 +63,19 @@ def local_ray() -> Iterator[None]:
     """One local Ray per test session, on loopback, with explicit memory limits."""
     import ray
 
-    from planner_cluster.actors.supervisor import init_ray
+    from planner_cluster.actors.supervisor import RayStartError, init_ray
     from planner_cluster.config import PlannerConfig
 
-    started = init_ray(PlannerConfig(ray="local", ray_num_cpus=2, ray_memory_mb=3072,
-                                     ray_object_store_mb=256))
+    config = PlannerConfig(ray="local", ray_num_cpus=2, ray_memory_mb=3072,
+                           ray_object_store_mb=256)
+    for attempt in range(3):  # on a loaded machine Ray's own start-up timeouts can pass
+        try:
+            started = init_ray(config)
+            break
+        except RayStartError:
+            ray.shutdown()
+            if attempt == 2:
+                raise
     yield
     if started:
         ray.shutdown()
