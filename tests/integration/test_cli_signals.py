@@ -14,7 +14,9 @@ import pytest
 
 from .demo_harness import cmdline, start_demo, stop_mid_campaign
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+# Slow (make test-slow): the Ctrl-C test in test_demo.py starts and stops a demo the same
+# way within make test's budget; this one adds the SIGTERM path.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def test_sigterm_to_the_demo_stops_everything_it_started(tmp_path: Path) -> None:
