@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import zmq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import protocol as p  # noqa: E402
+from benchmarks.edge_clients import start_edges  # noqa: E402
 from benchmarks.machine import print_table, write_result  # noqa: E402
 from planner_cluster.redis_server import RedisServer, free_port  # noqa: E402
 from planner_cluster.state import PlanRecord, StateStore  # noqa: E402
@@ -57,22 +57,10 @@ def _gateway(endpoint: str, redis_url: str, password: str, prefix: str,
 
 def _edges(endpoint: str, names: list[str], rate: float, seconds: float, out: Any) -> None:
     """Several paced edges in one process: send on schedule, collect acks and plans."""
-    ctx: zmq.Context[Any] = zmq.Context()
-    socks = {n: transport.make_dealer(ctx, endpoint, n) for n in names}
-    sessions = {n: p.Session(n, p.Signer(KEY)) for n in names}
+    edges = start_edges(endpoint, names, KEY, name="scale", config={"seeds": 2},
+                        axis=np.arange(64.0), image=np.zeros(GRID, np.float32))
+    socks, sessions, poller, by_sock = edges.socks, edges.sessions, edges.poller, edges.by_sock
     spectrum = np.random.default_rng(0).random(64).astype(np.float32)
-    for n in names:  # hello, campaign, scan (one request at a time)
-        for body in (p.Hello(n, {"name": "scale"}),
-                     p.CampaignStart(n, {"seeds": 2}, spectral_axis=np.arange(64.0)),
-                     p.Scan(n, np.zeros(GRID, np.float32))):
-            sent = transport.send(socks[n], sessions[n], body)
-            while transport.recv(socks[n], sessions[n], 30)[1].header.parent_id != \
-                    sent.header.msg_id:
-                pass
-    poller = zmq.Poller()
-    for s in socks.values():
-        poller.register(s, zmq.POLLIN)
-    by_sock = {s: n for n, s in socks.items()}
     sent_at: dict[tuple[str, int], float] = {}
     by_id: dict[str, float] = {}
     acks: list[float] = []
@@ -108,9 +96,7 @@ def _edges(endpoint: str, names: list[str], rate: float, seconds: float, out: An
                     acks.append(time.perf_counter() - t0)
             elif isinstance(reply.body, p.Plan) and reply.header.parent_id in by_id:
                 plans.append(time.perf_counter() - by_id.pop(reply.header.parent_id))
-    for s in socks.values():
-        s.close(linger=0)
-    ctx.term()
+    edges.close()
     out.put({"acks": acks, "plans": plans, "sent": sum(count.values()),
              "lost": len(sent_at)})
 

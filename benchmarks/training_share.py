@@ -38,12 +38,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import zmq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import protocol as p  # noqa: E402
+from benchmarks.edge_clients import start_edges  # noqa: E402
 from benchmarks.machine import print_table, write_result  # noqa: E402
 from planner_cluster.redis_server import RedisServer, free_port  # noqa: E402
 from planner_cluster.state import StateStore  # noqa: E402
@@ -82,21 +82,10 @@ def _edges(endpoint: str, names: list[str], rate: float, stop: Any) -> None:
 
     data = load_beps()
     rows, cols = data.spectra.shape[:2]
-    ctx: zmq.Context[Any] = zmq.Context()
-    socks = {n: transport.make_dealer(ctx, endpoint, n) for n in names}
-    sessions = {n: p.Session(n, p.Signer(KEY)) for n in names}
-    for n in names:  # hello, campaign, scan (one request at a time)
-        for body in (p.Hello(n, {"name": "training-share"}),
-                     p.CampaignStart(n, {"scalarizer": "loop_area"}, spectral_axis=data.axis),
-                     p.Scan(n, data.image)):
-            sent = transport.send(socks[n], sessions[n], body)
-            while transport.recv(socks[n], sessions[n], 120)[1].header.parent_id != \
-                    sent.header.msg_id:
-                pass
-    poller = zmq.Poller()
-    for s in socks.values():
-        poller.register(s, zmq.POLLIN)
-    by_sock = {s: n for n, s in socks.items()}
+    edges = start_edges(endpoint, names, KEY, name="training-share",
+                        config={"scalarizer": "loop_area"}, axis=data.axis, image=data.image,
+                        timeout_s=120)
+    socks, sessions, poller, by_sock = edges.socks, edges.sessions, edges.poller, edges.by_sock
     plan: dict[str, list[tuple[int, int]]] = {n: [] for n in names}
     measured: dict[str, set[tuple[int, int]]] = {n: set() for n in names}
     order = {n: iter(np.random.default_rng(i).permutation(rows * cols).tolist())
@@ -125,9 +114,7 @@ def _edges(endpoint: str, names: list[str], rate: float, stop: Any) -> None:
             _, reply = transport.recv(sock, sessions[n], 1)
             if isinstance(reply.body, p.Plan) and len(reply.body.points):
                 plan[n] = [(int(r), int(c)) for r, c in reply.body.points]
-    for s in socks.values():
-        s.close(linger=0)
-    ctx.term()
+    edges.close()
 
 
 def freshness_of_run(store: StateStore, campaign: str, t0: float,
