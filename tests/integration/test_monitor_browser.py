@@ -204,10 +204,12 @@ def test_the_page_labels_its_plots_and_says_what_happened(stack: Stack) -> None:
         "        Array.from(ctx.getImageData(x, a.y + a.h - 2, 1, 1).data)];")
     assert top[:3] != bottom[:3] and top[0] > 200  # viridis: yellow at the top, violet below
     # the measured path: numbered, the latest highlighted, few lines
-    path = json.loads(stack.data("map-structure", "path"))
-    meas = stack.js("return Campaign.state.meas.map(m => [m.row, m.col])")
-    assert path["points"] == len(meas) and path["latest"] == meas[-1]
-    assert path["numbered"] >= min(len(meas), 40) // 2 and path["lines"] <= 4
+    # read together: measurements keep arriving, and the map is redrawn after the state moves
+    drawn, meas = stack.js("return [document.getElementById('map-structure').dataset.path,"
+                           "        Campaign.state.meas.map(m => [m.row, m.col])];")
+    path = json.loads(drawn)
+    assert 0 < path["points"] <= len(meas) and path["latest"] == meas[path["points"] - 1]
+    assert path["numbered"] >= min(path["points"], 40) // 2 and path["lines"] <= 4
     # labelled spectra and a discovery curve against random and raster scans (ground truth)
     assert stack.data("spectra", "axes") == "channel | signal (a.u.)"
     legend = stack.data("discovery", "legend").split(" | ")
