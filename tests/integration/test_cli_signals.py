@@ -14,8 +14,8 @@ import pytest
 
 from .demo_harness import cmdline, start_demo, stop_mid_campaign
 
-# Slow (make test-slow): the Ctrl-C test in test_demo.py starts and stops a demo the same
-# way within make test's budget; this one adds the SIGTERM path.
+# Slow (make test-slow), with the Ctrl-C mid-campaign test in test_demo.py: make test keeps
+# the demo run that checks every process it started ends after its Ctrl-C.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
 

@@ -22,7 +22,7 @@ import pytest
 from planner_cluster.demo_cli import replay_main
 
 from ..conftest import wait_for
-from .demo_harness import start_demo, stop_mid_campaign
+from .demo_harness import alive, descendants, start_demo, stop_mid_campaign
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -58,6 +58,8 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Ite
         with urllib.request.urlopen(request, timeout=30) as got:
             baseline = json.load(got)  # the replay's ground truth reached the dashboard
         assert baseline["kind"] == "truth" and baseline["n_truth"] == 2500
+        children = descendants(proc.pid)  # Redis, Ray, the edge, the dashboard
+        assert children, "the demo started no processes?"
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C on the terminal: a normal end here
         code = proc.wait(120)
     finally:
@@ -65,6 +67,8 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Ite
             proc.kill()
             proc.wait()
     assert code == 0, log.read_text()[-4000:]
+    wait_for(lambda: not [p for p in children if alive(p)], timeout=60,
+             what="every process the demo started to end")
     yield out
 
 
@@ -136,6 +140,7 @@ def test_replay_refuses_a_file_that_is_not_an_archive(tmp_path: Path) -> None:
     assert replay_main([str(tmp_path / "x.h5")]) == 2
 
 
+@pytest.mark.slow  # make test-slow; the module's demo checks its processes end after Ctrl-C
 def test_ctrl_c_mid_campaign_leaves_no_process_behind(demo_run: Path, tmp_path: Path) -> None:
     """Also the second run right after the first (the module's demo)."""
     log = tmp_path / "demo.out"
