@@ -145,36 +145,34 @@ class CampaignStore(StoreBase):
         return True
 
     def update_config(self, campaign_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        """Merge ``changes`` into the campaign config (one transaction); return the result."""
-        ckey = self.ckey(campaign_id)
-        with self.r.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(ckey)
-                    config = loads(pipe.hget(ckey, "config"), {})
-                    config.update(changes)
-                    pipe.multi()
-                    pipe.hset(ckey, mapping={"config": dumps(config), "updated": time.time()})
-                    self._event(pipe, campaign_id, "config", changes)
-                    pipe.execute()
-                    return dict(config)
-                except redis.WatchError:
-                    continue
+        """Merge ``changes`` into the campaign config (one transaction, with its ``config``
+        event); return the result."""
+        return self._merge_json(campaign_id, "config", changes, event="config")
 
     def update_stats(self, campaign_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Merge ``changes`` into the campaign's stats (one transaction): writers of
         different fields (gateways: grid, waiting; the worker: control_cursor) never
         overwrite each other with a stale copy. Returns the merged stats."""
+        return self._merge_json(campaign_id, "stats", changes)
+
+    def _merge_json(self, campaign_id: str, field: str, changes: dict[str, Any],
+                    event: str | None = None) -> dict[str, Any]:
+        """Compare-and-set merge of ``changes`` into the record's JSON ``field``; with
+        ``event``, the record's ``updated`` time and that event in the same transaction."""
         ckey = self.ckey(campaign_id)
         with self.r.pipeline() as pipe:
             while True:
                 try:
                     pipe.watch(ckey)
-                    stats = loads(pipe.hget(ckey, "stats"), {})
-                    stats.update(changes)
+                    merged = loads(pipe.hget(ckey, field), {})
+                    merged.update(changes)
                     pipe.multi()
-                    pipe.hset(ckey, "stats", dumps(stats))
+                    if event is None:
+                        pipe.hset(ckey, field, dumps(merged))
+                    else:
+                        pipe.hset(ckey, mapping={field: dumps(merged), "updated": time.time()})
+                        self._event(pipe, campaign_id, event, changes)
                     pipe.execute()
-                    return dict(stats)
+                    return dict(merged)
                 except redis.WatchError:
                     continue
