@@ -95,7 +95,3 @@ class SlotQueue:
                 del table[campaign]
                 return True
         return False
-
-    def next_expiry(self) -> float | None:
-        """When the next hold runs out (None: no holds)."""
-        return min((h.expires for h in self.holders.values()), default=None)
