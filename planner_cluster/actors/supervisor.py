@@ -75,14 +75,15 @@ class Supervisor:
         actor_resources: custom Ray resources per actor (placement on chosen nodes).
         actor_cpus: CPU reservation per actor.
         gpu_fraction: GPU share per actor, used when the cluster has GPUs.
-        training_slots: concurrent fits per node (0: one per CPU, or per GPU).
+        training_slots: concurrent fits per node (0: one per CPU, or per GPU; the default is
+            PlannerConfig's).
     """
 
     def __init__(self, redis_url: str, prefix: str, *, password: str | None = None,
                  actor_cpus: float = 0.25, gpu_fraction: float = 0.25,
                  actor_resources: dict[str, float] | None = None,
                  ssl: dict[str, str] | None = None, blob_dir: str | None = None,
-                 training_slots: int = 0) -> None:
+                 training_slots: int) -> None:
         import ray
 
         self.redis_url, self.prefix, self.password = redis_url, prefix, password
