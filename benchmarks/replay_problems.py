@@ -7,7 +7,6 @@ A problem is a replay data set (a built-in name or a ``.h5`` file in the format 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import numpy.typing as npt
 
 from edge_agent.instruments.datasets import ReplayDataset, load_dataset
 from edge_agent.instruments.replay_file import read_replay_h5
+from planner_cluster.discovery import top_mask
 from planner_cluster.planning.scoring import score_spectra
 
 FloatArray = npt.NDArray[np.float64]
@@ -112,10 +112,7 @@ def load_problem(name: str, spec: ProblemSpec, data_dir: Path | None = None) -> 
         spectra, axis = data.spectra, data.axis
         scalarizer, params = spec.scalarizer, dict(spec.params)
         truth = score_spectra(scalarizer, params, spectra.reshape(-1, length), axis).reshape(h, w)
-    finite = truth[np.isfinite(truth)]
-    k = max(1, math.ceil(0.01 * finite.size))
-    threshold = np.sort(finite)[-k]
-    top = np.isfinite(truth) & (truth >= threshold)
+    top = top_mask(truth)
     desc = (f"{spec.note or data.name}: {spec.scalarizer}{spec.params or ''}, maximise; "
             f"{h * w} points, patch {spec.patch}, top-1% = {int(top.sum())} sites")
     return Problem(name, data.image, np.asarray(axis, np.float64), spectra, scalarizer, params,

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..discovery import Discovery
 from ..errors import PlannerError
 from .content import ArchiveData, Array, ControlRecord, LogEntry, ModelTable
 from .nexus_layout import FORMAT, FORMAT_VERSION, from_iso, from_lattice
@@ -156,8 +157,6 @@ def read_archive(path: Path) -> ArchiveData:
 
 
 def _demo(g: Any, a: ArchiveData) -> None:
-    from ..demo.discovery import Discovery
-
     if "truth_scalars" in g:
         a.truth, a.top = _array(g, "truth_scalars"), _array(g, "truth_top")
     if "discovery" in g:

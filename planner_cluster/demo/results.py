@@ -27,8 +27,8 @@ from ..archive.steering import (
     schedule_from_events,
 )
 from ..campaign import CampaignSettings
+from ..discovery import Discovery, discovery, random_baseline, top_mask
 from .archive import model_table
-from .discovery import Discovery, discovery, random_baseline, top_mask
 from .presets import PRESETS
 from .provenance import Check, compare
 from .recompute import Recomputation, VersionResult, recompute, score, software_versions

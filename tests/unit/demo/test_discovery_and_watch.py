@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner_cluster.demo.discovery import discovery, random_baseline, top_mask
 from planner_cluster.demo.watch import idle_time, loop_latencies
+from planner_cluster.discovery import discovery, random_baseline, top_mask
 
 
 def test_top_mask_keeps_at_least_one_percent() -> None:
@@ -13,6 +13,16 @@ def test_top_mask_keeps_at_least_one_percent() -> None:
     mask = top_mask(truth)
     assert mask.sum() == 3 and mask[-3:].all()
     assert top_mask(np.array([1.0, 2.0])).tolist() == [False, True]
+
+
+def test_top_mask_counts_only_scorable_sites() -> None:
+    """An unscorable spectrum (NaN truth) is never a top site and does not count towards the
+    1% (the sort would put NaN last and make it the threshold)."""
+    truth = np.arange(150, dtype=np.float64)
+    truth[[0, 149]] = np.nan  # 148 finite: ceil(1.48) = 2 top sites
+    mask = top_mask(truth)
+    assert mask.tolist().count(True) == 2 and mask[[147, 148]].all()
+    assert not top_mask(np.full(4, np.nan)).any()
 
 
 def test_discovery_counts_best_and_top_sites_in_order() -> None:

@@ -14,7 +14,6 @@ import pytest
 from planner_cluster.archive import ArchiveData, read_archive, write_archive
 from planner_cluster.campaign import CampaignSettings
 from planner_cluster.demo.archive import model_table
-from planner_cluster.demo.discovery import discovery, random_baseline, top_mask
 from planner_cluster.demo.provenance import Check, check_archive, compare
 from planner_cluster.demo.recompute import (
     Recomputation,
@@ -24,6 +23,7 @@ from planner_cluster.demo.recompute import (
     single_torch_thread,
 )
 from planner_cluster.demo.report import draw_report, write_report
+from planner_cluster.discovery import discovery, random_baseline, top_mask
 from planner_cluster.planning import Decision, PlanningCore
 
 CONFIG: dict[str, Any] = {

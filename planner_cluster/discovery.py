@@ -1,5 +1,8 @@
 """Discovery curves: how fast a campaign finds the best sites, against random sampling.
 
+Shared by the demo (:mod:`planner_cluster.demo.results`), its archive reader and the replay
+benchmark, so "top-1% site" means one thing everywhere.
+
 With a ground truth (every spectrum of the replayed data set, scored by the campaign's
 scalarizer) the demo measures two things per step: the best value found so far, and how many
 of the top-1% sites were measured. The random baseline samples the same candidates without
@@ -20,11 +23,17 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
-def top_mask(truth: FloatArray, fraction: float = 0.01) -> npt.NDArray[np.bool_]:
-    """The top ``fraction`` of candidates by true value (at least one)."""
-    k = max(1, math.ceil(fraction * truth.size))
-    threshold = np.sort(truth)[-k]
-    return np.asarray(truth >= threshold)
+def top_mask(truth: npt.ArrayLike, fraction: float = 0.01) -> npt.NDArray[np.bool_]:
+    """The top ``fraction`` of the sites with a finite true value (at least one; ties at the
+    threshold included): the one definition of "top-1% sites" for the demo, its archive and
+    the replay benchmark. Sites whose truth is NaN (an unscorable spectrum) are never top."""
+    values = np.asarray(truth, dtype=np.float64)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return np.zeros(values.shape, dtype=bool)
+    k = max(1, math.ceil(fraction * int(finite.sum())))
+    threshold = np.sort(values[finite])[-k]
+    return np.asarray(finite & (values >= threshold))
 
 
 @dataclass(frozen=True, eq=False)
