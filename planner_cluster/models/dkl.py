@@ -245,19 +245,38 @@ class DKLModel:
         for group in optimizer.param_groups:  # the config may have changed between fits
             group["lr"] = self.config.lr
         weights = list(gp.feature_extractor.parameters())
+        params = list(gp.parameters())
         prior_scale = None
         if self.config.weight_prior_std is not None:
             prior_scale = 0.5 / (self.config.weight_prior_std**2 * x_t.shape[0])
-        loss_value = float("nan")
         base_jitter = (1e-8 if x_t.dtype == torch.float64 else 1e-6) * jitter
-        for _ in range(steps):
-            optimizer.zero_grad(set_to_none=True)
+
+        def objective() -> torch.Tensor:
             loss = gp.training_loss(x_t, y_t, base_jitter)
             if prior_scale is not None:
                 loss = loss + prior_scale * sum((w * w).sum() for w in weights)
+            return loss
+
+        # The best iterate is kept, the starting weights included: a warm fit's first steps
+        # on new data can overshoot (Adam's second moments are those of the converged fit),
+        # and a fit must never leave the model worse on its own objective than it found it.
+        best_value, best = float("inf"), None
+        for _ in range(steps):
+            optimizer.zero_grad(set_to_none=True)
+            loss = objective()
+            value = float(loss.detach())
+            if value < best_value:
+                best_value, best = value, [p.detach().clone() for p in params]
             torch.autograd.backward(loss)
             optimizer.step()
-            loss_value = float(loss.detach())
+        with torch.no_grad():
+            final_value = float(objective())
+        loss_value = final_value
+        if not final_value < best_value and best is not None:
+            loss_value = best_value
+            with torch.no_grad():
+                for param, kept in zip(params, best, strict=True):
+                    param.copy_(kept)
         if not np.isfinite(loss_value):
             raise ArithmeticError(f"training loss is {loss_value}")
         gp.eval()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import gpytorch
 import torch
@@ -10,14 +11,7 @@ from gpytorch.priors import LogNormalPrior
 
 from planner_cluster.models.config import DKLConfig
 
-__all__ = ["PLAIN_TORCH_MAX_POINTS", "DeepKernelGP"]
-
-#: Training sets up to this size use the plain-torch objective (faster there; measured on
-#: one CPU thread, see :meth:`DeepKernelGP.training_loss`). Open question: in replay A/Bs the
-#: gpytorch path found slightly more top sites (benchmarks/README.md, "Tuning log"); 0 here
-#: sends every fit through gpytorch.
-PLAIN_TORCH_MAX_POINTS = 256
-
+__all__ = ["DeepKernelGP"]
 
 class DeepKernelGP(gpytorch.models.ExactGP):  # type: ignore[misc]
     """Exact GP whose inputs pass through ``extractor`` first."""
@@ -60,18 +54,12 @@ class DeepKernelGP(gpytorch.models.ExactGP):  # type: ignore[misc]
     def training_loss(self, x: torch.Tensor, y: torch.Tensor, jitter: float) -> torch.Tensor:
         """gpytorch's ``-ExactMarginalLogLikelihood(x, y)``: the negative log evidence plus
         the kernel's LogNormal(0, 1) hyper-priors, over ``n``; the same value and gradients
-        (tested). Up to :data:`PLAIN_TORCH_MAX_POINTS` training points it is computed in
-        plain torch, where gpytorch's lazy tensors and prior closures cost more than the
-        algebra (per Adam step at 50 points 1.6-1.8x faster, at 100 1.4x, at 200 1.15x;
-        from about 300 points torch's Cholesky backward is slower than gpytorch's, so
-        gpytorch computes it there). ``jitter`` is added to the diagonal only if the
-        Cholesky factorisation fails, up to three times with 10x more each (as gpytorch)."""
+        (tested), computed in plain torch with the evidence's gradient in closed form
+        (:class:`_NegLogEvidence`): gpytorch's lazy tensors and prior closures, and torch's
+        generic Cholesky backward, cost more than the algebra at the sizes a campaign trains
+        on. ``jitter`` is added to the diagonal only if the Cholesky factorisation fails, up
+        to three times with 10x more each (as gpytorch)."""
         n = x.shape[0]
-        if n > PLAIN_TORCH_MAX_POINTS:
-            with gpytorch.settings.cholesky_jitter(float_value=jitter, double_value=jitter):
-                mll = gpytorch.mlls.ExactMarginalLogLikelihood(self.likelihood, self)
-                loss: torch.Tensor = -mll(self(x), y)
-                return loss
         covar = self.covar_module
         lengthscale = covar.base_kernel.lengthscale.reshape(-1)
         outputscale = covar.outputscale.reshape(1)
@@ -85,6 +73,26 @@ class DeepKernelGP(gpytorch.models.ExactGP):  # type: ignore[misc]
             k = (1.0 + r + r * r / 3.0) * torch.exp(-r)
         eye = torch.eye(n, dtype=z.dtype, device=z.device)
         cov = outputscale * k + noise * eye
+        neg_log_evidence: torch.Tensor = _NegLogEvidence.apply(  # type: ignore[no-untyped-call]
+            cov, y, jitter)
+        if self.hyper_priors:
+            for value in (lengthscale, outputscale, noise):
+                log_v = torch.log(value)
+                neg_log_evidence = neg_log_evidence - (
+                    -log_v - 0.5 * math.log(2.0 * math.pi) - 0.5 * log_v * log_v).sum()
+        return neg_log_evidence / n
+
+
+class _NegLogEvidence(torch.autograd.Function):
+    """``0.5 y' K^-1 y + 0.5 log|K| + 0.5 n log 2 pi`` with the gradient in closed form,
+    ``0.5 (K^-1 - a a')`` for ``a = K^-1 y``: one Cholesky inverse instead of back-propagating
+    through the factorisation and the solve (several triangular solves and matrix products
+    per step, and most of a step's time from ~200 training points)."""
+
+    @staticmethod
+    def forward(ctx: Any, cov: torch.Tensor, y: torch.Tensor, jitter: float) -> torch.Tensor:
+        n = cov.shape[0]
+        eye = torch.eye(n, dtype=cov.dtype, device=cov.device)
         chol, info = torch.linalg.cholesky_ex(cov)
         for tries in range(3):
             if not bool(info.any()):
@@ -92,12 +100,12 @@ class DeepKernelGP(gpytorch.models.ExactGP):  # type: ignore[misc]
             chol, info = torch.linalg.cholesky_ex(cov + jitter * 10.0**tries * eye)
         if bool(info.any()):
             raise RuntimeError("covariance is not positive definite, even with jitter")
-        alpha = torch.cholesky_solve(y.reshape(-1, 1), chol).reshape(-1)
-        log_evidence = (-0.5 * (y @ alpha) - torch.log(torch.diagonal(chol)).sum()
-                        - 0.5 * n * math.log(2.0 * math.pi))
-        if self.hyper_priors:
-            for value in (lengthscale, outputscale, noise):
-                log_v = torch.log(value)
-                log_evidence = log_evidence + (
-                    -log_v - 0.5 * math.log(2.0 * math.pi) - 0.5 * log_v * log_v).sum()
-        return -log_evidence / n
+        alpha = torch.cholesky_solve(y.reshape(-1, 1), chol)
+        ctx.save_for_backward(chol, alpha)
+        return (0.5 * (y.reshape(1, -1) @ alpha).reshape(())
+                + torch.log(torch.diagonal(chol)).sum() + 0.5 * n * math.log(2.0 * math.pi))
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        chol, alpha = ctx.saved_tensors
+        return grad * 0.5 * (torch.cholesky_inverse(chol) - alpha @ alpha.T), None, None

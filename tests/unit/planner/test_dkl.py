@@ -50,14 +50,16 @@ def test_every_parameter_learns_and_error_falls_under_threshold() -> None:
     assert report.version == 2 and not report.warm and report.attempts == 1
 
 
-@pytest.mark.parametrize("kernel,hyper_priors,latent_dim",
-                         [("rbf", True, 2), ("matern52", True, 3), ("rbf", False, 2)])
+@pytest.mark.parametrize("kernel,hyper_priors,latent_dim,n",
+                         [("rbf", True, 2, 40), ("matern52", True, 3, 40), ("rbf", False, 2, 40),
+                          ("rbf", True, 2, 300)])
 def test_training_loss_equals_gpytorchs_marginal_likelihood(
-        kernel: str, hyper_priors: bool, latent_dim: int) -> None:
-    """The plain-torch training objective is gpytorch's, in value and in every gradient."""
+        kernel: str, hyper_priors: bool, latent_dim: int, n: int) -> None:
+    """The plain-torch training objective (closed-form gradient of the evidence) is
+    gpytorch's, in value and in every gradient."""
     import gpytorch
 
-    x, y = data(40, seed=4)
+    x, y = data(n, seed=4)
     model = DKLModel(replace(SMALL, kernel=kernel, hyper_priors=hyper_priors,
                              latent_dim=latent_dim))
     model.fit(x, y, iterations=20)
@@ -98,6 +100,21 @@ def test_warm_start_beats_cold_start_at_equal_budget() -> None:
             errors[name].append(float(np.sqrt(np.mean((m.predict(x_test)[0] - y_test) ** 2))))
     assert np.median(errors["warm"]) < 0.7 * np.median(errors["cold"]), errors
     assert sum(w < c for w, c in zip(errors["warm"], errors["cold"], strict=True)) >= 3, errors
+
+
+def test_a_fit_never_leaves_the_model_worse_than_it_found_it() -> None:
+    """The best iterate is kept, the incoming weights included: ten warm steps at a learning
+    rate that wrecks the network end no worse, on the new data, than no step at all."""
+    x, y = data(140, seed=11)
+    losses = {}
+    for lr in (0.0, 5.0):
+        model = DKLModel(SMALL)
+        model.fit(x[:120], y[:120])
+        model.config = replace(SMALL, lr=lr)
+        report = model.fit(x, y, iterations=10)
+        assert report.warm and np.isfinite(report.loss)
+        losses[lr] = report.loss
+    assert losses[5.0] <= losses[0.0] + 1e-12, losses
 
 
 def test_fits_are_deterministic_and_versions_increment() -> None:
