@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.machine import machine_info, write_result
 from benchmarks.replay_problems import SUITE, Problem, ProblemSpec, load_problem
-from benchmarks.replay_report import report_table, target_table
+from benchmarks.replay_report import paired_table, report_table, target_table
 from benchmarks.replay_strategies import STRATEGIES, Run
 
 logger = logging.getLogger("replay")
@@ -122,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="persistent JAX compilation cache for gpax (same picks; a gpax user "
                          "without one pays the compile at every step)")
     ap.add_argument("--out", type=Path, default=None, help="OUT.json")
+    ap.add_argument("--paired", nargs=2, action="append", default=[], metavar=("A", "B"),
+                    help="with --report: seed-by-seed table of strategy A vs B "
+                         "(labels as in the tables, e.g. 'core q=1' gpax)")
     ap.add_argument("--report", nargs="*", default=None,
                     help="print the table of OUT files (with --out: also merge them there)")
     args = ap.parse_args(argv)
@@ -130,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         docs = [json.loads(Path(p).read_text()) for p in args.report]
         print(target_table(docs))
         print(report_table(docs))
+        for a, b in args.paired:
+            print(f"\nPaired by seed, {a} vs {b}:\n")
+            print(paired_table(docs, a, b))
         if args.out:  # one file holding every run of the reports
             merged: dict[str, Any] = {}
             for doc in docs:

@@ -8,6 +8,7 @@ sites measured), best found as a quantile of the truth, and the median cost of o
 from __future__ import annotations
 
 from collections import defaultdict
+from math import comb
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,11 @@ def _stat(values: list[float], digits: int = 2) -> str:
     return f"{med:.{digits}f} [{q1:.{digits}f}-{q3:.{digits}f}]"
 
 
+def _label(run: dict[str, Any]) -> str:
+    return str(run["strategy"]) + (f" q={run['batch']}" if run["strategy"] == "core" else "") \
+        + (f" {run['variant']}" if run.get("variant") else "")
+
+
 def summarize(docs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
     """``{problem: {strategy: {"n", "recall", "best_q", "round_s", ...}}}`` at the largest
     budget every run of the problem reached (equal measurements)."""
@@ -47,9 +53,7 @@ def summarize(docs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]
         budget = min(len(r["measured"]) for r in rs)
         by: dict[str, list[dict[str, float]]] = defaultdict(list)
         for r in rs:
-            label = r["strategy"] + (f" q={r['batch']}" if r["strategy"] == "core" else "") \
-                + (f" {r['variant']}" if r.get("variant") else "")
-            by[label].append(run_metrics(problems[name], r, budget))
+            by[_label(r)].append(run_metrics(problems[name], r, budget))
         out[name] = {"_": {"budget": budget, "description": problems[name]["description"],
                            "points": problems[name]["points"]}}
         for label, ms in by.items():
@@ -112,4 +116,46 @@ def target_table(docs: list[dict[str, Any]], core: str = "core q=1") -> str:
             f"{g_rec:.2f} ({gpax['n'] if gpax else 0}) | {r_rand:.2f} ({expected:.3f}) | "
             f"{med['best_q']:.4f} | "
             f"{g_best:.4f} | {o_round:.2f} / {g_round:.1f} | {', '.join(ok)} |")
+    return "\n".join(lines)
+
+
+def sign_test(more: int, fewer: int) -> float:
+    """Two-sided binomial sign test over the pairs that differ."""
+    n, k = more + fewer, min(more, fewer)
+    return min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+
+
+def paired_table(docs: list[dict[str, Any]], a: str = "core q=1", b: str = "gpax") -> str:
+    """Seed by seed (runs of one seed start from the same initial points): top-1% sites each
+    of ``a`` and ``b`` found at the equal budget, and the sign test over the pairs."""
+    problems: dict[str, dict[str, Any]] = {}
+    found: dict[str, dict[str, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
+    runs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for doc in docs:
+        for name, res in doc["results"].items():
+            problems.setdefault(name, res)
+            runs[name] += res["runs"]
+    for name, rs in runs.items():
+        budget = min(len(r["measured"]) for r in rs)
+        for r in rs:
+            if _label(r) in (a, b):
+                recall = run_metrics(problems[name], r, budget)["recall"]
+                found[name][_label(r)][r["seed"]] = round(recall * len(problems[name]["top"]))
+    lines = [f"| problem | top sites | paired seeds | {a}, sites found per seed | {b}, per seed "
+             f"| {a} more / fewer / equal | sign test p |", "|---|---|---|---|---|---|---|"]
+    total = [0, 0, 0]
+    for name, by in found.items():
+        seeds = sorted(set(by[a]) & set(by[b]))
+        if not seeds:
+            continue
+        more = sum(by[a][s] > by[b][s] for s in seeds)
+        fewer = sum(by[a][s] < by[b][s] for s in seeds)
+        total = [total[0] + more, total[1] + fewer, total[2] + len(seeds) - more - fewer]
+        lines.append(f"| {name} | {len(problems[name]['top'])} | {len(seeds)} | "
+                     f"{' '.join(str(by[a][s]) for s in seeds)} | "
+                     f"{' '.join(str(by[b][s]) for s in seeds)} | "
+                     f"{more} / {fewer} / {len(seeds) - more - fewer} | "
+                     f"{sign_test(more, fewer):.2f} |")
+    lines.append(f"| all pairs | | {sum(total)} | | | {total[0]} / {total[1]} / {total[2]} | "
+                 f"{sign_test(total[0], total[1]):.2f} |")
     return "\n".join(lines)
