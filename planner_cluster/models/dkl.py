@@ -245,7 +245,6 @@ class DKLModel:
         for group in optimizer.param_groups:  # the config may have changed between fits
             group["lr"] = self.config.lr
         weights = list(gp.feature_extractor.parameters())
-        params = list(gp.parameters())
         prior_scale = None
         if self.config.weight_prior_std is not None:
             prior_scale = 0.5 / (self.config.weight_prior_std**2 * x_t.shape[0])
@@ -257,26 +256,16 @@ class DKLModel:
                 loss = loss + prior_scale * sum((w * w).sum() for w in weights)
             return loss
 
-        # The best iterate is kept, the starting weights included: a warm fit's first steps
-        # on new data can overshoot (Adam's second moments are those of the converged fit),
-        # and a fit must never leave the model worse on its own objective than it found it.
-        best_value, best = float("inf"), None
+        # The last iterate is kept, not the one with the lowest training objective: in replay
+        # the lowest-objective iterate found fewer top sites on EELS than random sampling
+        # (DKL overfits its marginal likelihood; benchmarks/README.md, "Tuning log").
+        loss_value = float("nan")
         for _ in range(steps):
             optimizer.zero_grad(set_to_none=True)
             loss = objective()
-            value = float(loss.detach())
-            if value < best_value:
-                best_value, best = value, [p.detach().clone() for p in params]
             torch.autograd.backward(loss)
             optimizer.step()
-        with torch.no_grad():
-            final_value = float(objective())
-        loss_value = final_value
-        if not final_value < best_value and best is not None:
-            loss_value = best_value
-            with torch.no_grad():
-                for param, kept in zip(params, best, strict=True):
-                    param.copy_(kept)
+            loss_value = float(loss.detach())
         if not np.isfinite(loss_value):
             raise ArithmeticError(f"training loss is {loss_value}")
         gp.eval()
