@@ -28,6 +28,11 @@ class DKLConfig:
         cold_restart_every: every k-th fit also trains from fresh weights and keeps the better
             (0: never after the first).
         cold_starts: fresh initialisations tried by a cold fit; the best objective is kept.
+        keep_best_iterate: keep the iterate of each training run with the lowest training
+            objective (the starting weights included) instead of the last one. Off by
+            default: in replay it found about twice the top sites on BEPS loop area, the
+            procedural sample and particles (64-81 inputs), but fewer than random sampling
+            on EELS (1,024 inputs): see benchmarks/README.md, "Tuning log".
         weight_prior_std: std of the Normal(0, s) prior on network weights; ``None`` disables it.
         hyper_priors: LogNormal(0, 1) priors on lengthscale, output scale and noise (as gpax).
         noise_floor: lower bound of the noise variance (standardised units).
@@ -53,6 +58,7 @@ class DKLConfig:
     warm_iterations: Annotated[int, Field(ge=1, le=100_000)] = 30
     cold_restart_every: Annotated[int, Field(ge=0)] = 10
     cold_starts: Annotated[int, Field(ge=1, le=32)] = 2
+    keep_best_iterate: bool = False
     weight_prior_std: Annotated[float, Field(gt=0)] | None = 1.0
     hyper_priors: bool = True
     noise_floor: Annotated[float, Field(gt=0, lt=1)] = 1e-4

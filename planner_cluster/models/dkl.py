@@ -256,16 +256,28 @@ class DKLModel:
                 loss = loss + prior_scale * sum((w * w).sum() for w in weights)
             return loss
 
-        # The last iterate is kept, not the one with the lowest training objective: in replay
-        # the lowest-objective iterate found fewer top sites on EELS than random sampling
-        # (DKL overfits its marginal likelihood; benchmarks/README.md, "Tuning log").
+        # By default the last iterate is kept, not the one with the lowest training objective:
+        # in replay the lowest-objective iterate found fewer top sites on EELS than random
+        # sampling (benchmarks/README.md, "Tuning log"); config.keep_best_iterate opts in.
+        keep_best = self.config.keep_best_iterate
+        best_value, best = float("inf"), None
         loss_value = float("nan")
         for _ in range(steps):
             optimizer.zero_grad(set_to_none=True)
             loss = objective()
+            loss_value = float(loss.detach())
+            if keep_best and loss_value < best_value:
+                best_value, best = loss_value, [p.detach().clone() for p in gp.parameters()]
             torch.autograd.backward(loss)
             optimizer.step()
-            loss_value = float(loss.detach())
+        if keep_best:
+            with torch.no_grad():
+                loss_value = float(objective())
+            if best is not None and not loss_value < best_value:
+                loss_value = best_value
+                with torch.no_grad():
+                    for param, kept in zip(gp.parameters(), best, strict=True):
+                        param.copy_(kept)
         if not np.isfinite(loss_value):
             raise ArithmeticError(f"training loss is {loss_value}")
         gp.eval()

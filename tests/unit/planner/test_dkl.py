@@ -105,6 +105,21 @@ def test_warm_start_beats_cold_start_at_equal_budget() -> None:
     assert sum(w < c for w, c in zip(losses["warm"], losses["cold"], strict=True)) >= 3, losses
 
 
+def test_keep_best_iterate_never_leaves_the_model_worse_than_it_found_it() -> None:
+    """With ``keep_best_iterate`` the incoming weights are a candidate: ten warm steps at a
+    learning rate that wrecks the network end no worse, on the new data, than no step."""
+    x, y = data(140, seed=11)
+    losses = {}
+    for lr in (0.0, 5.0):
+        model = DKLModel(replace(SMALL, keep_best_iterate=True))
+        model.fit(x[:120], y[:120])
+        model.config = replace(SMALL, keep_best_iterate=True, lr=lr)
+        report = model.fit(x, y, iterations=10)
+        assert report.warm and np.isfinite(report.loss)
+        losses[lr] = report.loss
+    assert losses[5.0] <= losses[0.0] + 1e-12, losses
+
+
 def test_fits_are_deterministic_and_versions_increment() -> None:
     x, y = data(40, seed=4)
     runs = []
