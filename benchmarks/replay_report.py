@@ -39,15 +39,22 @@ def _label(run: dict[str, Any]) -> str:
         + (f" {run['variant']}" if run.get("variant") else "")
 
 
-def summarize(docs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
-    """``{problem: {strategy: {"n", "recall", "best_q", "round_s", ...}}}`` at the largest
-    budget every run of the problem reached (equal measurements)."""
+def _collect(docs: list[dict[str, Any]]
+             ) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """Each problem's description (from the first file holding it) and every run of it."""
     problems: dict[str, dict[str, Any]] = {}
     runs: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for doc in docs:
         for name, res in doc["results"].items():
             problems.setdefault(name, res)
             runs[name] += res["runs"]
+    return problems, runs
+
+
+def summarize(docs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{problem: {strategy: {"n", "recall", "best_q", "round_s", ...}}}`` at the largest
+    budget every run of the problem reached (equal measurements)."""
+    problems, runs = _collect(docs)
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for name, rs in runs.items():
         budget = min(len(r["measured"]) for r in rs)
@@ -128,13 +135,8 @@ def sign_test(more: int, fewer: int) -> float:
 def paired_table(docs: list[dict[str, Any]], a: str = "core q=1", b: str = "gpax") -> str:
     """Seed by seed (runs of one seed start from the same initial points): top-1% sites each
     of ``a`` and ``b`` found at the equal budget, and the sign test over the pairs."""
-    problems: dict[str, dict[str, Any]] = {}
+    problems, runs = _collect(docs)
     found: dict[str, dict[str, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
-    runs: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for doc in docs:
-        for name, res in doc["results"].items():
-            problems.setdefault(name, res)
-            runs[name] += res["runs"]
     for name, rs in runs.items():
         budget = min(len(r["measured"]) for r in rs)
         for r in rs:

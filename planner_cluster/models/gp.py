@@ -13,6 +13,7 @@ from planner_cluster.models.config import DKLConfig
 
 __all__ = ["DeepKernelGP"]
 
+
 class DeepKernelGP(gpytorch.models.ExactGP):  # type: ignore[misc]
     """Exact GP whose inputs pass through ``extractor`` first."""
 
