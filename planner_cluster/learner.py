@@ -196,6 +196,16 @@ class ActiveLearner:
         vals = self.values
         return float(vals.max() if self.policy.maximize else vals.min())
 
+    def incumbent(self, mean: FloatArray) -> float:
+        """What EI and PI improve on: the best posterior ``mean`` (``N``) at a measured
+        candidate, not the best measured value. Spectral scalars are noisy; a lucky noisy
+        maximum lies above every posterior mean, and EI then ranks by variance alone (in
+        replay on EELS the picks went to the least-known region, away from the known high
+        one). This is the plug-in incumbent of noisy EI (botorch's ``qNoisyExpectedImprovement``
+        integrates over it instead)."""
+        at_measured = mean[self.measured]
+        return float(at_measured.max() if self.policy.maximize else at_measured.min())
+
     def rank(
         self, q: int = 1, pending: Iterable[int] = (), position: npt.ArrayLike | None = None,
         rng: np.random.Generator | None = None,
@@ -211,7 +221,7 @@ class ActiveLearner:
         exclude = np.union1d(self.measured, np.fromiter((int(i) for i in pending), dtype=np.int64))
         pol = self.policy
         generator = rng if rng is not None else self._rng
-        best_f = self.best_value() if self._values else None
+        best_f = self.incumbent(mean) if self._values else None
         believer = pol.diversity == "believer" and q > 1
         selection = select_batch(
             mean,

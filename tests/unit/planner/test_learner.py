@@ -81,3 +81,28 @@ def test_ensemble_learner_ranks_a_believer_batch() -> None:
     learner.update()
     plan = learner.rank(q=3)
     assert len(set(plan.indices.tolist())) == 3 and plan.model_version == 1
+
+
+def test_ei_improves_on_the_best_posterior_mean_not_on_a_noisy_maximum() -> None:
+    """One lucky noisy value must not become the incumbent: above every posterior mean, it
+    would leave EI ranking by variance alone."""
+    from planner_cluster.acquisition import evaluate
+
+    image, truth = field()
+    cands = make_candidates(image, patch=5, normalize="image")
+    learner = ActiveLearner(cands, model_config=CONFIG, policy=AcquisitionPolicy("ei"))
+    rng = np.random.default_rng(0)
+    seeds = learner.seed_points(16, rng)
+    spike_at = int(np.argsort(truth)[len(truth) // 4])  # a low site, measured with a spike
+    spike = float(truth.max() + 3 * truth.std())
+    learner.observe(np.append(seeds, spike_at),
+                    np.append(truth[seeds] + rng.normal(0, 0.3 * truth.std(), 16), spike))
+    learner.update()
+    plan = learner.rank(q=1)
+    incumbent = float(plan.mean[learner.measured].max())
+    assert learner.incumbent(plan.mean) == incumbent < spike
+    expected = evaluate("ei", plan.mean, plan.variance, best_f=incumbent,
+                        exploration_scale=learner.exploration_scale)
+    np.testing.assert_allclose(plan.values, expected)
+    expected[learner.measured] = -np.inf
+    assert plan.indices[0] == int(np.argmax(expected))
