@@ -83,8 +83,8 @@ def test_training_loss_equals_gpytorchs_marginal_likelihood(
 
 
 def test_warm_start_beats_cold_start_at_equal_budget() -> None:
-    # over four data sets: one warm continuation can land worse (a 15-step continuation on
-    # new data sometimes leaves a good basin), so the claim is about the typical case
+    # over four data sets; a warm fit keeps its best iterate, so it never ends worse on the
+    # new data than the weights it started from
     errors: dict[str, list[float]] = {"warm": [], "cold": []}
     losses: dict[str, list[float]] = {"warm": [], "cold": []}
     for seed in (2, 5, 9, 11):
@@ -102,7 +102,7 @@ def test_warm_start_beats_cold_start_at_equal_budget() -> None:
             errors[name].append(float(np.sqrt(np.mean((m.predict(x_test)[0] - y_test) ** 2))))
     assert np.median(errors["warm"]) < 0.7 * np.median(errors["cold"]), errors
     assert sum(w < c for w, c in zip(errors["warm"], errors["cold"], strict=True)) >= 3, errors
-    assert sum(w < c for w, c in zip(losses["warm"], losses["cold"], strict=True)) >= 3, losses
+    assert all(w < c for w, c in zip(losses["warm"], losses["cold"], strict=True)), losses
 
 
 def test_keep_best_iterate_never_leaves_the_model_worse_than_it_found_it() -> None:
