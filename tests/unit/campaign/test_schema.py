@@ -71,7 +71,8 @@ def test_defaults_are_the_settings_defaults_and_round_trip() -> None:
     assert CampaignSettings.from_config({}) == CampaignSettings()
     custom = CampaignSettings.from_config({
         "acquisition": {"name": "ucb", "params": {"beta": 2.0}}, "seeds": 4, "batch": 2,
-        "model": {"hidden": [32, 32], "lr": 0.01}, "budget": {"points": 12},
+        "model": {"hidden": [32, 32], "lr": 0.02}, "budget": {"points": 12},
         "metadata": {"sample": "PTO film"}})
-    assert custom.model.hidden == (32, 32) and custom.acquisition.params == {"beta": 2.0}
+    assert custom.model.hidden == (32, 32) and custom.model.lr == 0.02
+    assert custom.acquisition.params == {"beta": 2.0}
     assert CampaignSettings.from_config(custom.to_config()) == custom
