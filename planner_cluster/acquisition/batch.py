@@ -102,7 +102,8 @@ def select_batch(
         q: batch size; fewer are returned when fewer candidates are eligible.
         acquisition: registered acquisition name; ``params`` are its parameters (beta, xi).
         maximize: whether the campaign maximises its scalar.
-        best_f: best value observed so far (EI, PI).
+        best_f: the incumbent EI and PI improve on (the learner passes the best posterior
+            mean at a measured point: :meth:`ActiveLearner.incumbent`).
         exploration_scale: standard deviation of the observed values, the unit of ``xi``.
         exclude: candidate indices that must not be picked.
         coords: ``N x 2`` grid coordinates (local penalisation, travel).

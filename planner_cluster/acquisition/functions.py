@@ -57,7 +57,7 @@ class AcquisitionSpec:
         fn: ``fn(mean N, std N, *, best_f, sign, scale, rng, **params) -> N`` (``sign`` is +1
             to maximise, -1 to minimise; ``std`` is the posterior standard deviation).
         params: default keyword parameters (the only ones callers may pass).
-        needs_best_f: whether ``best_f`` (the best value observed so far) is required.
+        needs_best_f: whether ``best_f`` (the incumbent to improve on) is required.
         stochastic: whether the scores are random draws (Thompson sampling).
         log_scale: whether the scores are natural logs of a positive quantity (ei, pi).
     """
@@ -130,7 +130,7 @@ def evaluate(
     if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(var))):
         raise AcquisitionError(name, "mean or variance contains NaN or infinite values")
     if spec.needs_best_f and (best_f is None or not np.isfinite(best_f)):
-        raise AcquisitionError(name, "needs a finite best_f (the best value observed so far)")
+        raise AcquisitionError(name, "needs a finite best_f (the incumbent to improve on)")
     if not (np.isfinite(exploration_scale) and exploration_scale > 0):
         raise AcquisitionError(name, f"exploration_scale must be > 0, got {exploration_scale}")
     values = {**spec.params, **params}
