@@ -145,6 +145,9 @@ def test_capacity_is_explicit(edge: EdgeClient, store: StateStore) -> None:
 def test_idle_campaigns_without_an_edge_are_aborted_with_a_reason(
         edge: EdgeClient, store: StateStore) -> None:
     start(edge, "c1")
+    # the gateway writes the seed plan on a background thread; under load it can land after
+    # the reaper's status event, which is the one this test reads
+    wait_for(lambda: store.get_plan("c1") is not None, 60, what="the gateway's seed plan")
     assert reap_idle_campaigns(store, idle_s=3600.0) == []
     edge.send(p.Bye("gone for lunch", campaign_id="other"))  # refused: not its campaign
     store.touch_edge(edge.edge_id, campaign_id=None, state="gone", ttl_s=60.0)
