@@ -20,7 +20,7 @@ from enum import Enum
 
 from .errors import ErrorCode, ProtocolError
 
-__all__ = ["FINAL", "LIVE", "CampaignStatus", "LifecycleError", "next_status"]
+__all__ = ["FINAL", "LIVE", "CampaignStatus", "LifecycleError", "is_final", "next_status"]
 
 
 class CampaignStatus(str, Enum):

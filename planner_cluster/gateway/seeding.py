@@ -6,7 +6,8 @@ order (:func:`planner_cluster.planning.seeds.seed_plan`, numpy only), so the gat
 it on a background thread and writes it as the model-version-0 plan; the ``plan`` event then
 pushes it to the edge. The worker's first plan is the same order less what was measured
 since, so it continues the seed plan and never contradicts it. The write is
-first-plan-only: a worker that was faster wins, and nothing is replaced.
+first-plan-only: a worker that was faster wins, nothing is replaced, and a campaign that
+ended meanwhile (an abort during the computation) gets none.
 """
 
 from __future__ import annotations

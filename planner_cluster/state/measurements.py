@@ -10,7 +10,7 @@ import numpy as np
 import redis
 from numpy.typing import NDArray
 
-from protocol.lifecycle import CampaignStatus
+from protocol.lifecycle import CampaignStatus, is_final
 
 from .base import (
     CAMPAIGN_EVENTS_MAXLEN,
@@ -162,8 +162,9 @@ class DataStore(StoreBase):
 
     def put_plan(self, campaign_id: str, plan: PlanRecord, *, first: bool = False) -> bool:
         """Write the campaign's plan, its model version and the ``plan`` event together.
-        With ``first``, only if the campaign has no plan yet (the gateway's seed plan never
-        replaces the worker's); returns whether it was written."""
+        With ``first``, only if the campaign has no plan yet and has not ended (the gateway's
+        seed plan never replaces the worker's, nor lands after an abort); returns whether it
+        was written."""
         fields: dict[str, Any] = {"model_version": plan.model_version,
                                   "acquisition": plan.acquisition, "created": plan.created,
                                   "stats": dumps(plan.stats)}
@@ -174,8 +175,9 @@ class DataStore(StoreBase):
             while True:
                 try:
                     if first:
-                        pipe.watch(pkey)
-                        if pipe.exists(pkey):
+                        pipe.watch(pkey, self.ckey(campaign_id))
+                        status = pipe.hget(self.ckey(campaign_id), "status")
+                        if pipe.exists(pkey) or (status is not None and is_final(status.decode())):
                             return False
                         pipe.multi()
                     pipe.hset(pkey, mapping=fields)

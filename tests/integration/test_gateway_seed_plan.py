@@ -64,3 +64,15 @@ def test_the_seed_plan_never_replaces_a_plan(store: StateStore) -> None:
                                     "ei", 0.0))
     assert not write_seed_plan(store, "c2", CONFIG, IMAGE)
     assert store.get_plan("c2").model_version == 3  # type: ignore[union-attr]
+
+
+def test_no_seed_plan_lands_after_the_campaign_ended(store: StateStore) -> None:
+    # the gateway computes the seed plan on a background thread: an abort can come first
+    from planner_cluster.gateway.seeding import write_seed_plan
+
+    store.create_campaign("c3", edge_id="e", owner="o", config=CONFIG, spectral_axis=None)
+    store.transition("c3", "abort")
+    assert not write_seed_plan(store, "c3", CONFIG, IMAGE)
+    assert store.get_plan("c3") is None
+    store.create_campaign("c4", edge_id="e", owner="o", config=CONFIG, spectral_axis=None)
+    assert write_seed_plan(store, "c4", CONFIG, IMAGE)
