@@ -55,8 +55,10 @@ def _overrides(items: list[str]) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for item in items:
         key, _, raw = item.partition("=")
-        value: Any = json.loads(raw) if raw[:1] in "[{0123456789-tf" and raw not in ("") \
-            else raw
+        try:  # numbers, booleans, lists, objects; anything else is a word (tanh, thompson)
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
         node = config
         *path, leaf = key.split(".")
         for name in path:
