@@ -37,13 +37,15 @@ class Run:
     round_s: list[float] = field(default_factory=list)  # fit + rank, wall
     round_cpu_s: list[float] = field(default_factory=list)
     fit_s: list[float] = field(default_factory=list)  # of round_s: training ('core' only)
+    refits: list[int] = field(default_factory=list)  # gpax: steps refitted after NaN output
 
     def as_json(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "seed": self.seed, "batch": self.batch,
                 "variant": self.variant, "n_init": self.n_init, "measured": self.measured,
                 "round_s": [round(x, 4) for x in self.round_s],
                 "round_cpu_s": [round(x, 4) for x in self.round_cpu_s],
-                "fit_s": [round(x, 4) for x in self.fit_s]}
+                "fit_s": [round(x, 4) for x in self.fit_s],
+                **({"refits": self.refits} if self.refits else {})}
 
 
 def campaign_settings(problem: Problem, seed: int, batch: int | None,
@@ -131,6 +133,9 @@ def run_raster(problem: Problem, *, seed: int, budget: int, batch: int | None,
     return _fixed("raster", problem, seed, budget, init, order)
 
 
+_GPAX_ATTEMPTS = 3
+
+
 def run_gpax(problem: Problem, *, seed: int, budget: int, batch: int | None,
              init: IntArray | None, overrides: dict[str, Any]) -> Run:
     """gpax viDKL, its published recipe, on the same candidates as the core, one point per
@@ -152,14 +157,21 @@ def run_gpax(problem: Problem, *, seed: int, budget: int, batch: int | None,
         scored = [i for i in measured if np.isfinite(truth[i])]
         y = truth[scored]
         y_mean, y_std = float(y.mean()), float(y.std()) or 1.0
-        key_fit, key_pred = gpax.utils.get_keys(seed * 1000 + len(measured))
-        model = gpax.viDKL(x_all.shape[1], 2, "RBF")
-        model.fit(key_fit, jnp.asarray(x_all[scored]), jnp.asarray((y - y_mean) / y_std),
-                  num_steps=100, step_size=0.05, print_summary=False, progress_bar=False)
-        if x_all.shape[0] > 1000:
-            mean, var = model.predict_in_batches(key_pred, jnp.asarray(x_all), batch_size=1000)
-        else:  # gpax 0.1.9's split_in_batches fails with less than one full batch
-            mean, var = model.predict(key_pred, jnp.asarray(x_all))
+        for attempt in range(_GPAX_ATTEMPTS):
+            key_fit, key_pred = gpax.utils.get_keys(seed * 1000 + len(measured)
+                                                    + 100_000 * attempt)
+            model = gpax.viDKL(x_all.shape[1], 2, "RBF")
+            model.fit(key_fit, jnp.asarray(x_all[scored]), jnp.asarray((y - y_mean) / y_std),
+                      num_steps=100, step_size=0.05, print_summary=False, progress_bar=False)
+            if x_all.shape[0] > 1000:
+                mean, var = model.predict_in_batches(key_pred, jnp.asarray(x_all),
+                                                     batch_size=1000)
+            else:  # gpax 0.1.9's split_in_batches fails with less than one full batch
+                mean, var = model.predict(key_pred, jnp.asarray(x_all))
+            if np.all(np.isfinite(mean)) and np.all(np.isfinite(var)):
+                break
+            # SVI at lr 0.05 sometimes diverges: refit with new keys, as a gpax user would
+            run.refits.append(len(run.measured))
         sel = select_batch(np.asarray(mean, np.float64) * y_std + y_mean,
                            np.asarray(var, np.float64) * y_std**2, q=1, acquisition="ei",
                            best_f=float(y.max()), exclude=measured, seed=seed)
